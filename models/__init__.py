@@ -1,0 +1,1 @@
+"""The revenue domain: event contract, metric formulas and accumulators. No I/O, no clock."""

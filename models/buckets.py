@@ -1,0 +1,57 @@
+"""Daily buckets: per metric, segment and UTC day, an exact running sum."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from models.windows import Window
+
+# (metric, dimension, value); dimension is "all", "origin" or "channel"
+BucketKey = tuple[str, str, str]
+Segment = tuple[str, str]
+ALL: Segment = ("all", "all")
+
+
+def segments_of(origin: str | None, channel: str | None) -> list[Segment]:
+    """The segments one fact counts in: all, plus its origin and channel where it has them."""
+    found = [ALL]
+    if origin is not None:
+        found.append(("origin", origin))
+    if channel is not None:
+        found.append(("channel", channel))
+    return found
+
+
+class DailyBuckets:
+    """Sums per (metric, segment, day). Adding a negative amount restates a day."""
+
+    def __init__(self) -> None:
+        self._days: dict[BucketKey, dict[dt.date, Decimal]] = defaultdict(dict)
+
+    def add(self, metric: str, segment: Segment, day: dt.date, amount: Decimal) -> None:
+        days = self._days[(metric, *segment)]
+        total = days.get(day, Decimal(0)) + amount
+        if total == 0:
+            days.pop(day, None)
+        else:
+            days[day] = total
+
+    def total(self, metric: str, segment: Segment, window: Window) -> Decimal:
+        days = self._days.get((metric, *segment), {})
+        return sum(
+            (amount for day, amount in days.items() if window.contains(day)), Decimal(0)
+        )
+
+    def segments(self, metric: str) -> set[Segment]:
+        return {(dim, value) for (name, dim, value), days in self._days.items() if name == metric}
+
+    def prune(self, before_day: dt.date) -> None:
+        """Forget every day before ``before_day`` (the retention limit)."""
+        for days in self._days.values():
+            for day in [day for day in days if day < before_day]:
+                del days[day]
+
+    def as_dict(self) -> dict[BucketKey, dict[dt.date, Decimal]]:
+        return {key: dict(days) for key, days in self._days.items() if days}

@@ -1,0 +1,45 @@
+"""One root error for revpulse; each subclass is one a caller handles differently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RevpulseError(Exception):
+    """Root of every error revpulse raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong with an event: where (a dotted path) and what."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidEventError(RevpulseError):
+    """An event breaks the public contract. Counted and dead-lettered, never fatal."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class SinkUnavailableError(RevpulseError):
+    """A sink could not be reached; the publish is retried on the next tick."""
+
+    def __init__(self, sink: str, reason: str) -> None:
+        self.sink = sink
+        self.reason = reason
+        super().__init__(f"sink {sink} unavailable: {reason}")
+
+
+class ConfigError(RevpulseError):
+    """The settings are inconsistent; raised at start-up, before any work."""
+
+
+class StackError(RevpulseError):
+    """An embedded broker or Redis server could not be started."""
