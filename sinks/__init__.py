@@ -1,0 +1,1 @@
+"""Where metric points go: Redis, Prometheus, memory. One protocol, one file per sink."""

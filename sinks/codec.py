@@ -1,0 +1,53 @@
+"""The JSON form of a metric point, shared by the Redis sink and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from models.series import MetricPoint
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def point_to_dict(point: MetricPoint) -> dict[str, Any]:
+    """``metric, window, origin, channel, value, as_of`` and, for a quotient, its parts."""
+    found: dict[str, Any] = {
+        "metric": point.metric,
+        "window": point.window,
+        "origin": point.origin,
+        "channel": point.channel,
+        "value": _text(point.value),
+        "as_of": point.as_of.isoformat(),
+    }
+    if point.denominator is not None:
+        found["numerator"] = _text(point.numerator)
+        found["denominator"] = _text(point.denominator)
+    return found
+
+
+def point_to_json(point: MetricPoint) -> str:
+    return json.dumps(point_to_dict(point), sort_keys=True, separators=(",", ":"))
+
+
+def point_from_json(text: str | bytes) -> MetricPoint:
+    raw = json.loads(text)
+
+    def number(key: str) -> Decimal | None:
+        value = raw.get(key)
+        return None if value is None else Decimal(value)
+
+    return MetricPoint(
+        metric=raw["metric"],
+        window=raw["window"],
+        origin=raw["origin"],
+        channel=raw["channel"],
+        value=number("value"),
+        as_of=dt.date.fromisoformat(raw["as_of"]),
+        numerator=number("numerator"),
+        denominator=number("denominator"),
+    )

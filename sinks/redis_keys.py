@@ -1,0 +1,29 @@
+"""Every Redis key revpulse writes, in one place. See README, "Redis keys"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str = "revpulse"
+
+    @property
+    def current(self) -> str:
+        """Hash: series id -> JSON of the current point (defined values only)."""
+        return f"{self.prefix}:current"
+
+    @property
+    def meta(self) -> str:
+        """Hash: clock, watermark, published_at (epoch seconds), band."""
+        return f"{self.prefix}:meta"
+
+    def history(self, series_id: str) -> str:
+        """List, newest first, capped: JSON points each time the value changed."""
+        return f"{self.prefix}:history:{series_id}"
+
+    @property
+    def updates_channel(self) -> str:
+        """Pub/sub channel: one JSON message per publish that changed anything."""
+        return f"{self.prefix}:updates"
