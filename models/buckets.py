@@ -45,7 +45,12 @@ class DailyBuckets:
         )
 
     def segments(self, metric: str) -> set[Segment]:
-        return {(dim, value) for (name, dim, value), days in self._days.items() if name == metric}
+        """Segments with at least one non-zero day (a restated-away segment is gone)."""
+        return {
+            (dim, value)
+            for (name, dim, value), days in self._days.items()
+            if name == metric and days
+        }
 
     def prune(self, before_day: dt.date) -> None:
         """Forget every day before ``before_day`` (the retention limit)."""

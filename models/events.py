@@ -27,7 +27,7 @@ Origin = Literal["marketing", "sales", "partner", "other"]
 ContractKind = Literal["new", "renewal", "expansion"]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Label = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$", to_lower=True)
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$", to_lower=True)
 ]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=28)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -148,7 +148,9 @@ def parse_event(raw: Any) -> Event:
     """Validate one decoded JSON value against the contract, or raise InvalidEventError."""
     if not isinstance(raw, dict):
         raise InvalidEventError([FieldProblem("<event>", "an event must be a JSON object")])
-    if "type" in raw and raw["type"] not in EVENT_TYPES:
+    if "type" not in raw:
+        raise InvalidEventError([FieldProblem("type", "Field required")])
+    if raw["type"] not in EVENT_TYPES:
         allowed = ", ".join(EVENT_TYPES)
         raise InvalidEventError(
             [FieldProblem("type", f"unknown event type {raw['type']!r}; expected one of {allowed}")]

@@ -98,6 +98,7 @@ class Ledger:
         """Apply an event accepted before (recovery): no lateness check."""
         if event.event_id in self._seen:
             return
+        check_currency(event, self.policy)  # before any state changes: a bad event leaves none
         self._seen.add(event.event_id)
         if self.watermark is None or event.occurred_at > self.watermark:
             self.watermark = event.occurred_at

@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 from models.series import MetricPoint
+
+
+@dataclass(frozen=True)
+class BandChange:
+    """ACV from marketing leads moved to another band (hysteresis already applied)."""
+
+    previous: str
+    current: str
+    value: Decimal
+    window: str
+    clock: dt.datetime
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "previous": self.previous,
+            "current": self.current,
+            "value": format(self.value, "f"),
+            "window": self.window,
+            "clock": self.clock.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -17,6 +38,7 @@ class Publication:
     clock: dt.datetime
     watermark: dt.datetime | None
     band: str | None = None
+    band_change: BandChange | None = None
 
 
 class Sink(Protocol):

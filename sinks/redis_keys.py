@@ -24,6 +24,11 @@ class RedisKeys:
         return f"{self.prefix}:history:{series_id}"
 
     @property
+    def alerts(self) -> str:
+        """Stream: one entry per band change of ACV from marketing leads."""
+        return f"{self.prefix}:alerts"
+
+    @property
     def updates_channel(self) -> str:
         """Pub/sub channel: one JSON message per publish that changed anything."""
         return f"{self.prefix}:updates"

@@ -53,6 +53,8 @@ class RedisSink:
             pipe.lpush(keys.history(series_id), text)
             pipe.ltrim(keys.history(series_id), 0, self._history_length - 1)
         pipe.hset(keys.meta, mapping=meta)
+        if publication.band_change is not None:
+            pipe.xadd(keys.alerts, publication.band_change.as_dict(), maxlen=10_000)
         if changed or removed:
             message = {"clock": meta["clock"], "changed": sorted(changed), "removed": removed}
             pipe.publish(keys.updates_channel, json.dumps(message))

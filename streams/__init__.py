@@ -1,0 +1,1 @@
+"""The Faust app, the embedded stack and the command line."""

@@ -1,0 +1,239 @@
+"""The Faust app: topics, the ledger-log table, two thin agents, the publisher timer.
+
+events topic (N partitions) --intake--> facts topic (1 partition) --ledger--> sinks
+     \\-> dead letters                        \\-> late events        \\-> alerts topic
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP, EventT, StreamT
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from models.errors import InvalidEventError, SinkUnavailableError
+from models.events import event_to_json, parse_event_bytes
+from models.ledger import check_currency
+from sinks.base import Publication, Sink
+from streams.ops_metrics import OpsMetrics, build_ops_metrics
+from streams.owner import LedgerOwner
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+LEDGER_KEY = b"ledger"
+ARRIVAL_HEADER = "revpulse-arrival-ms"
+
+
+@dataclass
+class Service:
+    app: faust.App
+    owner: LedgerOwner
+    sinks: list[Sink]
+    registry: CollectorRegistry
+    ops: OpsMetrics
+
+
+def _headers(reason: str, message: Any) -> list[tuple[str, bytes]]:
+    return [
+        ("revpulse-reason", reason.encode()),
+        ("revpulse-source-topic", str(message.topic).encode()),
+        ("revpulse-source-partition", str(message.partition).encode()),
+        ("revpulse-source-offset", str(message.offset).encode()),
+    ]
+
+
+def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegistry) -> Service:
+    policy = settings.policy()
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=settings.session_timeout_seconds,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+    )
+    ops = build_ops_metrics(registry)
+    owner = LedgerOwner(policy, settings.clock, settings.band_window)
+
+    events_topic = app.topic(
+        settings.events_topic, partitions=settings.partitions,
+        key_serializer="raw", value_serializer="raw",
+    )  # fmt: skip
+    facts_topic = app.topic(
+        settings.facts_topic, partitions=1, key_serializer="raw", value_serializer="raw"
+    )
+    dead_letters = app.topic(
+        settings.dead_letter_topic, partitions=settings.partitions,
+        key_serializer="raw", value_serializer="raw",
+    )  # fmt: skip
+    late_topic = app.topic(
+        settings.late_topic, partitions=1, key_serializer="raw", value_serializer="raw"
+    )
+    alerts_topic = app.topic(
+        settings.alerts_topic, partitions=1, key_serializer="raw", value_serializer="raw"
+    )
+    raw_schema = faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    ledger_log = app.Table("ledger-log", partitions=1, schema=raw_schema)
+    facts_tp = TP(settings.facts_topic, 0)
+
+    @app.agent(events_topic)
+    async def intake(stream: StreamT[bytes]) -> AsyncIterator[None]:
+        """Decode and validate; good events go on to the ledger, bad ones to dead letters."""
+        async for event in stream.events():
+            ops.last_event.set(time.time())
+            message = event.message
+            try:
+                parsed = parse_event_bytes(event.value)
+                check_currency(parsed, policy)
+            except InvalidEventError as error:
+                reason = "decode" if error.problems[0].field == "<body>" else "validation"
+                ops.rejected.labels(reason).inc()
+                log.info("dead-lettered %s[%s]@%s: %s",
+                         message.topic, message.partition, message.offset, error)  # fmt: skip
+                await dead_letters.send(
+                    key=event.key, value=event.value, headers=_headers(str(error), message)
+                )
+                continue
+            ops.consumed.labels(parsed.type).inc()
+            arrival_ms = str(int(message.timestamp * 1000)).encode()
+            await facts_topic.send(
+                key=LEDGER_KEY,
+                value=event_to_json(parsed).encode(),
+                headers=[(ARRIVAL_HEADER, arrival_ms)],
+            )
+            yield None
+
+    def rebuild_if_needed() -> None:
+        if owner.ready:
+            return
+        count = owner.rebuild(value for _key, value in sorted(ledger_log.data.items()))
+        ops.ledger_recovered.set(1)
+        log.info("ledger rebuilt from its changelog: %d accepted events", count)
+
+    @app.agent(facts_topic)
+    async def ledger(stream: StreamT[bytes]) -> AsyncIterator[None]:
+        """Apply batches to the ledger; log accepted events to the changelog, one record each."""
+        batch: list[EventT]
+        async for batch in stream.take_events(
+            settings.batch_max_events, within=settings.batch_within_seconds
+        ):
+            rebuild_if_needed()
+            result = owner.apply_batch([event.value for event in batch])
+            for event in batch:
+                header = dict(event.message.headers or []).get(ARRIVAL_HEADER)
+                if header is not None:
+                    owner.arrivals_seconds.append(int(header) / 1000)
+            for value, error in result.invalid:
+                await dead_letters.send(value=value, headers=[("revpulse-reason", str(error).encode())])
+            for applied in result.applied:
+                del applied  # counted by the intake already
+            for duplicate in result.duplicates:
+                ops.duplicates.labels(duplicate.type).inc()
+            for value, late in result.late:
+                ops.late.labels(late.type).inc()
+                reason = f"later than the allowed lateness ({policy.lateness})"
+                await late_topic.send(value=value, headers=[("revpulse-reason", reason.encode())])
+            if result.accepted:
+                key = f"{batch[0].message.offset:020d}".encode()
+                value = b"\n".join(result.accepted)
+                ledger_log.data[key] = value
+                # awaited, so each changelog batch holds one record (Tansu highwater quirk)
+                await ledger_log.send_changelog(0, key, value)
+            yield None
+
+    async def publish_once() -> None:
+        owns = facts_tp in app.assignor.assigned_actives()
+        ops.ledger_owner.set(1 if owns else 0)
+        if not owns:
+            if owner.ready:
+                log.info("ledger partition moved to another worker")
+                owner.drop()
+            return
+        if not owner.ready and app.tables.recovery.completed.is_set():
+            rebuild_if_needed()
+        publication = owner.publication(dt.datetime.now(dt.UTC))
+        if publication is None:
+            return
+        await _publish(publication)
+
+    async def _publish(publication: Publication) -> None:
+        for sink in sinks:
+            try:
+                await sink.publish(publication)
+            except SinkUnavailableError as error:
+                ops.sink_errors.labels(sink.name).inc()
+                log.warning("%s; will retry", error)
+                owner.dirty = True
+            else:
+                ops.sink_last_success.labels(sink.name).set(time.time())
+        now = time.time()
+        for arrival in owner.arrivals_seconds:
+            ops.latency.observe(max(0.0, now - arrival))
+        owner.arrivals_seconds.clear()
+        if publication.band_change is not None:
+            ops.band_changes.labels(publication.band_change.current).inc()
+            body = json.dumps(publication.band_change.as_dict()).encode()
+            await alerts_topic.send(key=b"marketing_acv_band", value=body)
+
+    @app.timer(settings.publish_interval_seconds)
+    async def publisher() -> None:
+        try:
+            await publish_once()
+        except Exception:  # a failed publish must never stop the worker
+            log.exception("publish failed; will retry on the next tick")
+            owner.dirty = True
+
+    @app.timer(5.0)
+    async def lag_probe() -> None:
+        consumer = app.consumer
+        for tp in app.assignor.assigned_actives():
+            try:
+                highwater = consumer.highwater(tp)
+                position = await consumer.position(tp)
+            except Exception:  # noqa: BLE001 - lag is best effort; never stop the worker
+                continue
+            if highwater is not None and position is not None:
+                lag = max(0, highwater - position)
+                ops.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+
+    @app.task
+    async def start_sinks() -> None:
+        for sink in sinks:
+            await sink.start()
+
+    @app.page("/metrics")
+    async def metrics_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        # aiohttp wants the charset apart from the content type
+        content_type = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
+        return web.bytes(generate_latest(registry), content_type=content_type)
+
+    @app.page("/healthz")
+    async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.json({"status": "alive"})
+
+    @app.page("/readyz")
+    async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        recovered = app.tables.recovery.completed.is_set()
+        body = {"recovery_done": recovered, "owns_ledger": owner.ready}
+        return web.json(body, status=200 if recovered else 503)
+
+    del intake, ledger, publisher, lag_probe, start_sinks, metrics_page, healthz, readyz
+    return Service(app, owner, sinks, registry, ops)

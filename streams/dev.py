@@ -1,0 +1,90 @@
+"""``revpulse dev``: the embedded stack, a worker and (with --demo) simulated traffic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from models.errors import StackError
+from streams.settings import Settings
+from streams.stack import ChildProcess, free_port, spawn, start_broker, start_redis, wait_for_port
+from streams.topics import ensure_topics
+
+
+def _revpulse_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streams.cli", *args]
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_dev(settings: Settings, args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    run_dir = settings.data_dir / "dev" / time.strftime("%Y%m%d-%H%M%S")
+    kafka_port = args.kafka_port or free_port()
+    redis_port = args.redis_port or free_port()
+    web_port = args.web_port or settings.web_port
+    children: list[ChildProcess] = []
+    try:
+        print(f"revpulse dev: logs in {run_dir}", flush=True)
+        children.append(start_broker(kafka_port, run_dir))
+        children.append(start_redis(redis_port, run_dir))
+        env = dict(os.environ)
+        env.update(
+            REVPULSE_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
+            REVPULSE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+            REVPULSE_WEB_PORT=str(web_port),
+            REVPULSE_DATA_DIR=str(run_dir),
+        )
+        child_settings = settings.model_copy(
+            update={"kafka_bootstrap": env["REVPULSE_KAFKA_BOOTSTRAP"]}
+        )
+        asyncio.run(ensure_topics(child_settings))
+        worker = spawn("worker", _revpulse_argv("worker"), run_dir, env)
+        children.append(worker)
+        wait_for_port(web_port, 60, worker.process)
+        if args.demo:
+            children.append(
+                spawn("simulator", _revpulse_argv("simulate", "--rate", str(args.rate)), run_dir, env)
+            )
+        _banner(kafka_port, redis_port, web_port, run_dir, args.demo)
+        while True:
+            for child in children:
+                if child.process.poll() is not None:
+                    raise StackError(
+                        f"{child.name} exited with code {child.process.returncode}; "
+                        f"see {child.log_path}"
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nrevpulse dev: stopping ...", flush=True)
+        return 0
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if children:
+            print("revpulse dev: stopped " + ", ".join(c.name for c in reversed(children)))
+
+
+def _banner(kafka_port: int, redis_port: int, web_port: int, run_dir: Path, demo: bool) -> None:
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    lines = [
+        "",
+        "revpulse is running" + (" with demo traffic" if demo else ""),
+        f"  Prometheus metrics  http://127.0.0.1:{web_port}/metrics",
+        f"  health              http://127.0.0.1:{web_port}/readyz",
+        f"  Redis               {redis_url}   (hash revpulse:current)",
+        f"  Kafka bootstrap     127.0.0.1:{kafka_port}   (topic revpulse-events)",
+        f"  logs                {run_dir}/",
+        "",
+        "  read the metrics:   REVPULSE_REDIS_URL=" + redis_url + " revpulse metrics",
+        "  stop:               Ctrl-C",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

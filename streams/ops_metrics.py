@@ -1,0 +1,80 @@
+"""Operational Prometheus series, all built in one factory on a given registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+
+
+@dataclass(frozen=True)
+class OpsMetrics:
+    consumed: Counter
+    rejected: Counter
+    duplicates: Counter
+    late: Counter
+    latency: Histogram
+    consumer_lag: Gauge
+    sink_errors: Counter
+    sink_last_success: Gauge
+    ledger_recovered: Gauge
+    ledger_owner: Gauge
+    last_event: Gauge
+    band_changes: Counter
+
+
+def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
+    def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
+        return Counter(name, doc, labels, registry=registry)
+
+    return OpsMetrics(
+        consumed=counter("revpulse_events_consumed", "Valid events read by the intake", ("type",)),
+        rejected=counter(
+            "revpulse_events_rejected", "Events dead-lettered as malformed", ("reason",)
+        ),
+        duplicates=counter(
+            "revpulse_events_duplicate", "Events ignored as a repeated event_id", ("type",)
+        ),
+        late=counter(
+            "revpulse_events_late", "Events later than the allowed lateness", ("type",)
+        ),
+        latency=Histogram(
+            "revpulse_event_to_publish_latency_seconds",
+            "From the event's arrival in Kafka to the publish that includes it",
+            buckets=LATENCY_BUCKETS_SECONDS,
+            registry=registry,
+        ),
+        consumer_lag=Gauge(
+            "revpulse_consumer_lag_messages",
+            "Messages behind the end of each assigned partition",
+            ("topic", "partition"),
+            registry=registry,
+        ),
+        sink_errors=counter("revpulse_sink_errors", "Failed publishes", ("sink",)),
+        sink_last_success=Gauge(
+            "revpulse_sink_last_success_timestamp_seconds",
+            "Wall-clock time of the last successful publish",
+            ("sink",),
+            registry=registry,
+        ),
+        ledger_recovered=Gauge(
+            "revpulse_ledger_recovered",
+            "1 once this worker rebuilt the ledger from its changelog",
+            registry=registry,
+        ),
+        ledger_owner=Gauge(
+            "revpulse_ledger_owner",
+            "1 on the worker that owns the ledger partition and publishes metrics",
+            registry=registry,
+        ),
+        last_event=Gauge(
+            "revpulse_last_event_timestamp_seconds",
+            "Wall-clock time the intake last read an event",
+            registry=registry,
+        ),
+        band_changes=counter(
+            "revpulse_band_changes", "Band changes of ACV from marketing leads", ("band",)
+        ),
+    )

@@ -1,0 +1,124 @@
+"""The ledger's owner on this worker: rebuilds it, feeds it batches, makes publications.
+
+No Faust here: the agents call this, so it is tested without a broker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from models.band import Band, next_band
+from models.errors import InvalidEventError
+from models.events import Event, parse_event_bytes
+from models.ledger import Ledger, Outcome
+from models.policy import MetricPolicy
+from models.series import compute_points
+from sinks.base import BandChange, Publication
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    accepted: list[bytes] = field(default_factory=list)
+    duplicates: list[Event] = field(default_factory=list)
+    late: list[tuple[bytes, Event]] = field(default_factory=list)
+    invalid: list[tuple[bytes, InvalidEventError]] = field(default_factory=list)
+    applied: list[Event] = field(default_factory=list)
+
+
+class LedgerOwner:
+    def __init__(
+        self, policy: MetricPolicy, clock_mode: Literal["wall", "event"], band_window: str
+    ) -> None:
+        self.policy = policy
+        self.clock_mode = clock_mode
+        self.band_window = band_window
+        self.ledger: Ledger | None = None
+        self.band: Band | None = None
+        self.dirty = False
+        self.arrivals_seconds: list[float] = []
+        self._last_day: dt.date | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.ledger is not None
+
+    def drop(self) -> None:
+        """This worker lost the ledger partition."""
+        self.ledger = None
+        self.band = None
+        self.arrivals_seconds.clear()
+
+    def rebuild(self, logged_batches: Iterable[bytes]) -> int:
+        """A fresh ledger from the changelog: each value is NDJSON of accepted events."""
+        ledger = Ledger(self.policy)
+        for batch in logged_batches:
+            for line in batch.splitlines():
+                if line.strip():
+                    ledger.restore(parse_event_bytes(line))
+        self.ledger = ledger
+        self.dirty = True
+        return ledger.accepted_count
+
+    def apply_batch(self, values: list[bytes]) -> BatchResult:
+        assert self.ledger is not None, "rebuild() first"
+        result = BatchResult()
+        for value in values:
+            try:
+                event = parse_event_bytes(value)
+            except InvalidEventError as error:
+                result.invalid.append((value, error))
+                continue
+            outcome = self.ledger.apply(event)
+            if outcome is Outcome.APPLIED:
+                result.accepted.append(value)
+                result.applied.append(event)
+            elif outcome is Outcome.DUPLICATE:
+                result.duplicates.append(event)
+            else:
+                result.late.append((value, event))
+        if result.accepted:
+            self.dirty = True
+        return result
+
+    def clock(self, now: dt.datetime) -> dt.datetime:
+        """The metrics clock: the watermark, moved on by the wall clock in live mode."""
+        assert self.ledger is not None
+        mark = self.ledger.watermark
+        if self.clock_mode == "event":
+            return mark or now
+        return max(mark, now) if mark else now
+
+    def publication(self, now: dt.datetime) -> Publication | None:
+        """Points for the current clock, if anything changed since the last one."""
+        if self.ledger is None:
+            return None
+        clock = self.clock(now)
+        day = clock.astimezone(dt.UTC).date()
+        if not self.dirty and day == self._last_day:
+            return None
+        self.ledger.prune(day)
+        points = compute_points(self.ledger, day)
+        band_value = next(
+            (
+                p.value
+                for p in points
+                if p.metric == "marketing_acv" and p.window == self.band_window
+            ),
+            None,
+        )
+        band = next_band(self.band, band_value, self.policy.bands)
+        change = None
+        if self.band is not None and band is not None and band != self.band:
+            assert band_value is not None
+            change = BandChange(self.band, band, band_value, self.band_window, clock)
+            log.warning("marketing-lead ACV band %s -> %s (%s)", self.band, band, band_value)
+        self.band = band
+        self.dirty = False
+        self._last_day = day
+        return Publication(tuple(points), clock, self.ledger.watermark, band, change)

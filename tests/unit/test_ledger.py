@@ -1,0 +1,384 @@
+"""The ledger: intake (duplicates, lateness, currency), attribution and restatement."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from builders import churn, contract, conversion, day, lead, spend
+
+from models.book import BookedContract, Churn
+from models.buckets import ALL
+from models.errors import InvalidEventError
+from models.events import ContractSigned, Event
+from models.ledger import Ledger, Outcome, check_currency
+from models.policy import MetricPolicy
+from models.windows import Window, rolling
+
+D = Decimal
+MARCH = Window("month", dt.date(2024, 3, 1), dt.date(2024, 3, 31))
+
+
+def ledger_of(*events: Event, policy: MetricPolicy | None = None) -> Ledger:
+    ledger = Ledger(policy or MetricPolicy())
+    for event in events:
+        assert ledger.apply(event) is Outcome.APPLIED
+    return ledger
+
+
+def total(ledger: Ledger, metric: str, segment: tuple[str, str] = ALL) -> Decimal:
+    return ledger.buckets.total(metric, segment, MARCH)
+
+
+# -- intake ---------------------------------------------------------------------
+
+
+def test_the_same_event_id_counts_once() -> None:
+    ledger = Ledger(MetricPolicy())
+    event = lead("e1", "L1", "2024-03-10", estimated_value="100")
+    assert ledger.apply(event) is Outcome.APPLIED
+    assert ledger.apply(event) is Outcome.DUPLICATE
+    assert ledger.apply(event) is Outcome.DUPLICATE
+    assert total(ledger, "leads") == 1
+    assert total(ledger, "lead_value") == 100
+    assert ledger.accepted_count == 1
+
+
+@pytest.mark.parametrize(
+    ("events", "metric"),
+    [
+        # the same entity sent twice under different event ids
+        ([lead("e1", "L1", "2024-03-10"), lead("e2", "L1", "2024-03-12")], "leads"),
+        (
+            [
+                lead("e1", "L1", "2024-03-10"),
+                conversion("c1", "L1", "2024-03-11"),
+                conversion("c2", "L1", "2024-03-12"),
+            ],
+            "conversions",
+        ),
+        (
+            [contract("k1", "C1", "2024-03-10"), contract("k2", "C1", "2024-03-11")],
+            "bookings",
+        ),
+    ],
+)
+def test_an_entity_counts_once_whatever_its_event_ids(events: list[Event], metric: str) -> None:
+    ledger = ledger_of(*events)
+    assert ledger.accepted_count == len(events)
+    assert total(ledger, metric) == 1
+
+
+def test_the_earliest_event_of_an_entity_wins() -> None:
+    later = contract("k2", "C1", "2024-03-15", recurring_value="99000")
+    earlier = contract("k1", "C1", "2024-03-10", recurring_value="12000")
+    for order in ([later, earlier], [earlier, later]):
+        ledger = ledger_of(*order)
+        assert total(ledger, "bookings_acv") == 12000
+        assert (
+            ledger.buckets.total("bookings", ALL, Window("d", day("2024-03-10"), day("2024-03-10")))
+            == 1
+        )
+        assert [c.arr for c in ledger.booked_contracts()] == [D(12000)]
+
+
+@pytest.mark.parametrize(
+    ("age", "outcome"),
+    [
+        (dt.timedelta(days=0), Outcome.APPLIED),
+        (dt.timedelta(days=7), Outcome.APPLIED),  # exactly the allowed lateness
+        (dt.timedelta(days=7, seconds=1), Outcome.LATE),
+        (dt.timedelta(days=30), Outcome.LATE),
+    ],
+)
+def test_late_events(age: dt.timedelta, outcome: Outcome) -> None:
+    ledger = ledger_of(spend("s1", "organic", "100", "2024-03-20"))
+    watermark = ledger.watermark
+    assert watermark == dt.datetime(2024, 3, 20, 12, tzinfo=dt.UTC)
+    old = spend("s2", "organic", "50", "2024-03-20").model_copy(
+        update={"occurred_at": watermark - age}
+    )
+    assert ledger.apply(old) is outcome
+    expected = D(150) if outcome is Outcome.APPLIED else D(100)
+    assert total(ledger, "spend") == expected
+    assert ledger.watermark == watermark
+    assert ledger.accepted_count == (2 if outcome is Outcome.APPLIED else 1)
+
+
+def test_a_late_event_is_not_remembered_as_seen() -> None:
+    ledger = ledger_of(spend("s1", "organic", "100", "2024-03-20"))
+    late = spend("s2", "organic", "50", "2024-03-01")
+    assert ledger.apply(late) is Outcome.LATE
+    assert ledger.apply(late) is Outcome.LATE
+    ledger.restore(late)  # recovery of an event accepted before: no lateness check
+    assert total(ledger, "spend") == 150
+    assert ledger.apply(late) is Outcome.DUPLICATE
+
+
+def test_lateness_is_a_policy() -> None:
+    policy = MetricPolicy(lateness=dt.timedelta(days=60))
+    ledger = ledger_of(spend("s1", "organic", "100", "2024-03-20"), policy=policy)
+    assert ledger.apply(spend("s2", "organic", "50", "2024-02-01")) is Outcome.APPLIED
+
+
+def test_the_watermark_is_the_largest_occurred_at() -> None:
+    ledger = ledger_of(
+        lead("e1", "L1", "2024-03-10"),
+        lead("e2", "L2", "2024-03-15"),
+        lead("e3", "L3", "2024-03-12"),
+    )
+    assert ledger.watermark == dt.datetime(2024, 3, 15, 12, tzinfo=dt.UTC)
+    assert Ledger(MetricPolicy()).watermark is None
+
+
+# -- currency ---------------------------------------------------------------------
+
+FX = MetricPolicy(fx_rates={"EUR": D("1.1"), "GBP": D("1.25")})
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        lead("e1", "L1", "2024-03-10"),
+        conversion("c1", "L1", "2024-03-10"),
+        churn("x1", "A1", "2024-03-10"),
+        contract("k1", "C1", "2024-03-10"),
+        contract("k1", "C1", "2024-03-10", currency="USD"),
+        contract("k1", "C1", "2024-03-10", currency="EUR"),
+        spend("s1", "organic", "10", "2024-03-10", currency="GBP"),
+        spend("s1", "organic", "10", "2024-03-10", currency="USD"),
+    ],
+)
+def test_check_currency_accepts_known_currencies(event: Event) -> None:
+    check_currency(event, FX)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        contract("k1", "C1", "2024-03-10", currency="JPY"),
+        spend("s1", "organic", "10", "2024-03-10", currency="JPY"),
+    ],
+)
+def test_check_currency_refuses_unknown_currencies(event: Event) -> None:
+    with pytest.raises(InvalidEventError, match="JPY") as caught:
+        check_currency(event, FX)
+    assert [p.field for p in caught.value.problems] == ["data.currency"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        contract("k1", "C1", "2024-03-10", currency="JPY"),
+        spend("s1", "organic", "10", "2024-03-10", currency="JPY"),
+    ],
+)
+def test_an_event_in_an_unknown_currency_leaves_the_ledger_untouched(event: Event) -> None:
+    ledger = ledger_of(contract("k0", "C0", "2024-03-01"), policy=FX)
+    with pytest.raises(InvalidEventError):
+        ledger.apply(event)
+    assert ledger.accepted_count == 1
+    assert [c.contract_id for c in ledger.booked_contracts()] == ["C0"]
+    assert total(ledger, "bookings") == 1
+    assert total(ledger, "spend") == 0
+
+
+@pytest.mark.parametrize(
+    ("currency", "acv", "tcv", "arr"),
+    [
+        (None, D(8000), D(25500), D(8000)),
+        ("USD", D(8000), D(25500), D(8000)),
+        ("EUR", D(8800), D(28050), D(8800)),
+        ("GBP", D(10000), D("31875"), D(10000)),
+    ],
+)
+def test_contract_values_in_the_reporting_currency(
+    currency: str | None, acv: Decimal, tcv: Decimal, arr: Decimal
+) -> None:
+    event = contract(
+        "k1",
+        "C1",
+        "2024-03-10",
+        term_months=36,
+        recurring_value="24000",
+        one_time_fees="1500",
+        currency=currency,
+    )
+    assert isinstance(event, ContractSigned)
+    assert Ledger(FX).contract_values(event) == (acv, tcv, arr)
+
+
+def test_spend_is_converted() -> None:
+    ledger = ledger_of(
+        spend("s1", "organic", "1000", "2024-03-10", currency="EUR"),
+        spend("s2", "organic", "100", "2024-03-11"),
+        policy=FX,
+    )
+    assert total(ledger, "spend") == D(1200)
+    assert total(ledger, "spend", ("channel", "organic")) == D(1200)
+
+
+@pytest.mark.parametrize(
+    ("include_fees", "sub_year", "term_months", "recurring", "fees", "acv", "arr"),
+    [
+        (False, "annualize", 36, "24000", "1500", D(8000), D(8000)),
+        (True, "annualize", 36, "24000", "1500", D(8500), D(8000)),
+        (False, "annualize", 6, "4000", "0", D(8000), D(8000)),
+        (False, "cap_at_tcv", 6, "4000", "0", D(4000), D(8000)),
+    ],
+)
+def test_policies_change_acv_never_arr(
+    include_fees: bool,
+    sub_year: str,
+    term_months: int,
+    recurring: str,
+    fees: str,
+    acv: Decimal,
+    arr: Decimal,
+) -> None:
+    policy = MetricPolicy(include_one_time_fees=include_fees, sub_year=sub_year)  # type: ignore[arg-type]
+    event = contract(
+        "k1",
+        "C1",
+        "2024-03-10",
+        term_months=term_months,
+        recurring_value=recurring,
+        one_time_fees=fees,
+    )
+    ledger = ledger_of(event, policy=policy)
+    assert total(ledger, "bookings_acv") == acv
+    assert [c.arr for c in ledger.booked_contracts()] == [arr]
+
+
+# -- attribution and restatement --------------------------------------------------------
+
+
+def test_attribution_falls_back_to_unknown() -> None:
+    ledger = ledger_of(contract("k1", "C1", "2024-03-10", lead_id="NOPE"))
+    assert ledger.lead_attribution("NOPE") == ("unknown", "unknown")
+    assert ledger.lead_attribution(None) == ("unknown", "unknown")
+    assert total(ledger, "bookings", ("origin", "unknown")) == 1
+    assert total(ledger, "bookings", ("channel", "unknown")) == 1
+
+
+@pytest.mark.parametrize(
+    ("origin", "channel", "expected"),
+    [
+        (None, None, ("marketing", "paid_search")),
+        ("partner", None, ("partner", "paid_search")),
+        (None, "referral", ("marketing", "referral")),
+        ("sales", "outbound", ("sales", "outbound")),
+    ],
+)
+def test_a_contract_own_attribution_wins_over_its_lead(
+    origin: str | None, channel: str | None, expected: tuple[str, str]
+) -> None:
+    signed = contract("k1", "C1", "2024-03-10", lead_id="L1", origin=origin, channel=channel)
+    ledger = ledger_of(lead("e1", "L1", "2024-03-01"), signed)
+    assert ledger.contract_attribution(signed) == expected  # type: ignore[arg-type]
+    assert total(ledger, "bookings", ("origin", expected[0])) == 1
+    assert total(ledger, "bookings", ("channel", expected[1])) == 1
+
+
+def test_a_contract_before_its_lead_is_restated_when_the_lead_arrives() -> None:
+    ledger = ledger_of(
+        contract("k1", "C1", "2024-03-10", lead_id="L1"),
+        conversion("c1", "L1", "2024-03-09"),
+    )
+    assert total(ledger, "bookings", ("origin", "unknown")) == 1
+    assert total(ledger, "conversions", ("channel", "unknown")) == 1
+    assert ledger.buckets.segments("bookings") == {
+        ALL,
+        ("origin", "unknown"),
+        ("channel", "unknown"),
+    }
+
+    # the lead arrives late (within the allowed lateness)
+    assert ledger.apply(lead("e1", "L1", "2024-03-05", channel="events")) is Outcome.APPLIED
+    for metric in ("bookings", "new_customers", "conversions"):
+        assert total(ledger, metric, ("origin", "marketing")) == 1
+        assert total(ledger, metric, ("channel", "events")) == 1
+        assert total(ledger, metric, ("origin", "unknown")) == 0
+        assert total(ledger, metric, ("channel", "unknown")) == 0
+        assert total(ledger, metric) == 1
+    assert total(ledger, "new_acv", ("origin", "marketing")) == 12000
+    # the restated-away segment is gone, not left behind as zeros
+    assert ledger.buckets.segments("bookings") == {
+        ALL,
+        ("origin", "marketing"),
+        ("channel", "events"),
+    }
+
+
+def test_an_earlier_lead_event_restates_the_attribution() -> None:
+    ledger = ledger_of(
+        lead("e2", "L1", "2024-03-08", origin="sales", channel="outbound"),
+        contract("k1", "C1", "2024-03-10", lead_id="L1"),
+        lead("e1", "L1", "2024-03-05", origin="marketing", channel="organic"),
+    )
+    assert total(ledger, "leads") == 1
+    assert total(ledger, "bookings", ("origin", "marketing")) == 1
+    assert total(ledger, "bookings", ("origin", "sales")) == 0
+    assert total(ledger, "leads", ("channel", "organic")) == 1
+
+
+def test_counts_by_segment() -> None:
+    ledger = ledger_of(
+        lead("e1", "L1", "2024-03-01", estimated_value="1000"),
+        lead("e2", "L2", "2024-03-02", origin="sales", channel="outbound", estimated_value="250.5"),
+        lead("e3", "L3", "2024-03-03"),
+        conversion("c1", "L1", "2024-03-04"),
+        contract("k1", "C1", "2024-03-05", lead_id="L1", kind="renewal"),
+        spend("s1", "paid_search", "300", "2024-03-05"),
+    )
+    assert total(ledger, "leads") == 3
+    assert total(ledger, "leads", ("origin", "marketing")) == 2
+    assert total(ledger, "leads", ("channel", "outbound")) == 1
+    assert total(ledger, "lead_value") == D("1250.5")
+    assert total(ledger, "conversions", ("origin", "marketing")) == 1
+    assert total(ledger, "bookings") == 1
+    assert total(ledger, "new_customers") == 0  # a renewal is not a new customer
+    assert total(ledger, "spend", ("channel", "paid_search")) == 300
+    assert ledger.buckets.segments("spend") == {ALL, ("channel", "paid_search")}
+
+
+def test_book_inputs() -> None:
+    ledger = ledger_of(
+        contract(
+            "k2",
+            "C2",
+            "2024-03-02",
+            account_id="A2",
+            start_date="2024-04-01",
+            term_months=24,
+            recurring_value="30000",
+            kind="expansion",
+        ),
+        contract("k1", "C1", "2024-03-01", term_months=6, recurring_value="4000"),
+        churn("x2", "A2", "2024-03-20", contract_id="C2", effective_date="2024-09-01"),
+        churn("x1", "A1", "2024-03-15"),
+    )
+    assert ledger.booked_contracts() == [
+        BookedContract("C1", "A1", "new", day("2024-03-01"), 6, D(8000)),
+        BookedContract("C2", "A2", "expansion", day("2024-04-01"), 24, D(15000)),
+    ]
+    assert ledger.churns() == [
+        Churn("A1", None, day("2024-03-15")),
+        Churn("A2", "C2", day("2024-09-01")),
+    ]
+
+
+def test_prune_drops_days_past_retention() -> None:
+    policy = MetricPolicy(retention_days=30, lateness=dt.timedelta(days=3650))
+    ledger = ledger_of(
+        spend("s1", "organic", "100", "2024-01-01"),
+        spend("s2", "organic", "10", "2024-03-01"),
+        policy=policy,
+    )
+    everything = rolling(day("2024-03-31"), 365)
+    ledger.prune(day("2024-03-31"))
+    assert ledger.buckets.total("spend", ALL, everything) == 10
+    ledger.prune(day("2024-05-01"))
+    assert ledger.buckets.total("spend", ALL, everything) == 0
+    assert ledger.buckets.segments("spend") == set()
