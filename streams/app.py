@@ -51,6 +51,7 @@ def _headers(reason: str, message: Any) -> list[tuple[str, bytes]]:
 
 def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegistry) -> Service:
     policy = settings.policy()
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",

@@ -13,7 +13,7 @@ from models.buckets import ALL
 from models.errors import InvalidEventError
 from models.events import ContractSigned, Event
 from models.ledger import Ledger, Outcome, check_currency
-from models.policy import MetricPolicy
+from models.policy import MetricPolicy, SubYearPolicy
 from models.windows import Window, rolling
 
 D = Decimal
@@ -230,14 +230,14 @@ def test_spend_is_converted() -> None:
 )
 def test_policies_change_acv_never_arr(
     include_fees: bool,
-    sub_year: str,
+    sub_year: SubYearPolicy,
     term_months: int,
     recurring: str,
     fees: str,
     acv: Decimal,
     arr: Decimal,
 ) -> None:
-    policy = MetricPolicy(include_one_time_fees=include_fees, sub_year=sub_year)  # type: ignore[arg-type]
+    policy = MetricPolicy(include_one_time_fees=include_fees, sub_year=sub_year)
     event = contract(
         "k1",
         "C1",
@@ -276,7 +276,8 @@ def test_a_contract_own_attribution_wins_over_its_lead(
 ) -> None:
     signed = contract("k1", "C1", "2024-03-10", lead_id="L1", origin=origin, channel=channel)
     ledger = ledger_of(lead("e1", "L1", "2024-03-01"), signed)
-    assert ledger.contract_attribution(signed) == expected  # type: ignore[arg-type]
+    assert isinstance(signed, ContractSigned)
+    assert ledger.contract_attribution(signed) == expected
     assert total(ledger, "bookings", ("origin", expected[0])) == 1
     assert total(ledger, "bookings", ("channel", expected[1])) == 1
 

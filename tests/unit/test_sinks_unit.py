@@ -17,7 +17,7 @@ from models.errors import SinkUnavailableError
 from models.ledger import Ledger
 from models.policy import MetricPolicy
 from models.series import MetricPoint, compute_points
-from sinks.base import Publication, Sink
+from sinks.base import BandChange, Publication, Sink
 from sinks.codec import point_from_json, point_to_dict, point_to_json
 from sinks.memory import MemorySink
 from sinks.prometheus_sink import PrometheusSink, gauge_name
@@ -271,6 +271,7 @@ def test_redis_keys() -> None:
     assert keys.meta == "rp:meta"
     assert keys.history("cac|30d|all|all") == "rp:history:cac|30d|all|all"
     assert keys.updates_channel == "rp:updates"
+    assert keys.alerts == "rp:alerts"
     assert RedisKeys().current == "revpulse:current"
 
 
@@ -280,3 +281,14 @@ async def test_redis_sink_refuses_to_publish_before_start() -> None:
         await sink.publish(publication(LEADS))
     assert (caught.value.sink, caught.value.reason) == ("redis", "not started")
     await sink.close()  # closing a sink that never started is fine
+
+
+def test_band_change_as_dict() -> None:
+    change = BandChange("strong", "moderate", D("979999.500000"), "30d", CLOCK)
+    assert change.as_dict() == {
+        "previous": "strong",
+        "current": "moderate",
+        "value": "979999.500000",
+        "window": "30d",
+        "clock": "2024-03-31T18:30:00+00:00",
+    }
