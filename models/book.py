@@ -106,9 +106,9 @@ def arr_movements(book: Iterable[BookEntry], window: Window) -> ArrMovements:
                 new += contract.arr
             elif contract.kind == "expansion":
                 expansion += contract.arr
-        if entry.churned and entry.end_date > contract.start_date:
-            if window.contains(entry.end_date):
-                churned += contract.arr
+        ended_early = entry.churned and entry.end_date > contract.start_date
+        if ended_early and window.contains(entry.end_date):
+            churned += contract.arr
     return ArrMovements(new, expansion, churned)
 
 

@@ -52,9 +52,7 @@ def _winner(candidates: list[E]) -> E | None:
 def check_currency(event: Event, policy: MetricPolicy) -> None:
     """Raise InvalidEventError if the event's money is in a currency with no rate."""
     currency: str | None = None
-    if isinstance(event, ContractSigned):
-        currency = event.data.currency
-    elif isinstance(event, SpendRecorded):
+    if isinstance(event, ContractSigned | SpendRecorded):
         currency = event.data.currency
     if policy.rate_for(currency) is None:
         known = ", ".join(sorted({policy.reporting_currency, *policy.fx_rates}))
@@ -81,8 +79,7 @@ class Ledger:
 
     def is_late(self, event: Event) -> bool:
         return (
-            self.watermark is not None
-            and event.occurred_at < self.watermark - self.policy.lateness
+            self.watermark is not None and event.occurred_at < self.watermark - self.policy.lateness
         )
 
     def apply(self, event: Event) -> Outcome:
@@ -104,11 +101,15 @@ class Ledger:
             self.watermark = event.occurred_at
         match event:
             case LeadCreated():
-                self._change_lead(event.data.lead_id, lambda: self._leads.setdefault(
-                    event.data.lead_id, []).append(event))
+                self._change_lead(
+                    event.data.lead_id,
+                    lambda: self._leads.setdefault(event.data.lead_id, []).append(event),
+                )
             case LeadConverted():
-                self._change_lead(event.data.lead_id, lambda: self._conversions.setdefault(
-                    event.data.lead_id, []).append(event))
+                self._change_lead(
+                    event.data.lead_id,
+                    lambda: self._conversions.setdefault(event.data.lead_id, []).append(event),
+                )
             case ContractSigned():
                 self._add_contract(event)
             case CustomerChurned():

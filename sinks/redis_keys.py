@@ -32,3 +32,8 @@ class RedisKeys:
     def updates_channel(self) -> str:
         """Pub/sub channel: one JSON message per publish that changed anything."""
         return f"{self.prefix}:updates"
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text, whether or not the client decodes responses."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -11,7 +12,7 @@ from redis.exceptions import RedisError
 from models.errors import SinkUnavailableError
 from sinks.base import Publication
 from sinks.codec import point_to_json
-from sinks.redis_keys import RedisKeys
+from sinks.redis_keys import RedisKeys, text
 
 
 class RedisSink:
@@ -33,12 +34,14 @@ class RedisSink:
         keys = self._keys
         if self._last is None:
             self._last = await self._read_current()
-        current = {
+        current: dict[Any, Any] = {
             p.series_id: point_to_json(p) for p in publication.points if p.value is not None
         }
-        changed = {sid: text for sid, text in current.items() if self._last.get(sid) != text}
+        changed: dict[Any, Any] = {
+            sid: text for sid, text in current.items() if self._last.get(sid) != text
+        }
         removed = [sid for sid in self._last if sid not in current]
-        meta = {
+        meta: dict[Any, Any] = {
             "clock": publication.clock.isoformat(),
             "watermark": publication.watermark.isoformat() if publication.watermark else "",
             "published_at": repr(time.time()),
@@ -49,12 +52,13 @@ class RedisSink:
             pipe.hset(keys.current, mapping=changed)
         if removed:
             pipe.hdel(keys.current, *removed)
-        for series_id, text in changed.items():
-            pipe.lpush(keys.history(series_id), text)
+        for series_id, point_json in changed.items():
+            pipe.lpush(keys.history(series_id), point_json)
             pipe.ltrim(keys.history(series_id), 0, self._history_length - 1)
         pipe.hset(keys.meta, mapping=meta)
         if publication.band_change is not None:
-            pipe.xadd(keys.alerts, publication.band_change.as_dict(), maxlen=10_000)
+            alert: dict[Any, Any] = publication.band_change.as_dict()
+            pipe.xadd(keys.alerts, alert, maxlen=10_000)
         if changed or removed:
             message = {"clock": meta["clock"], "changed": sorted(changed), "removed": removed}
             pipe.publish(keys.updates_channel, json.dumps(message))
@@ -71,7 +75,7 @@ class RedisSink:
             stored = await self._client.hgetall(self._keys.current)
         except (RedisError, OSError) as error:
             raise SinkUnavailableError(self.name, str(error)) from error
-        return {key.decode(): value.decode() for key, value in stored.items()}
+        return {text(key): text(value) for key, value in stored.items()}
 
     async def close(self) -> None:
         if self._client is not None:

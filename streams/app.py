@@ -89,10 +89,8 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     alerts_topic = app.topic(
         settings.alerts_topic, partitions=1, key_serializer="raw", value_serializer="raw"
     )
-    raw_schema = faust.Schema(
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    ledger_log = app.Table("ledger-log", partitions=1, schema=raw_schema)
+    # bytes key and value types make faust use the raw codec for the changelog
+    ledger_log = app.Table("ledger-log", partitions=1, key_type=bytes, value_type=bytes)
     facts_tp = TP(settings.facts_topic, 0)
 
     @app.agent(events_topic)
@@ -122,17 +120,22 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             )
             yield None
 
+    def recovery_done() -> bool:
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        return bool(recovery.completed.is_set())
+
     def rebuild_if_needed() -> None:
         if owner.ready:
             return
         count = owner.rebuild(value for _key, value in sorted(ledger_log.data.items()))
         ops.ledger_recovered.set(1)
+        ops.rebuilt_events.set(count)
         log.info("ledger rebuilt from its changelog: %d accepted events", count)
 
     @app.agent(facts_topic)
-    async def ledger(stream: StreamT[bytes]) -> AsyncIterator[None]:
+    async def ledger(stream: Any) -> AsyncIterator[None]:
         """Apply batches to the ledger; log accepted events to the changelog, one record each."""
-        batch: list[EventT]
+        batch: list[EventT[bytes]]
         async for batch in stream.take_events(
             settings.batch_max_events, within=settings.batch_within_seconds
         ):
@@ -143,9 +146,9 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 if header is not None:
                     owner.arrivals_seconds.append(int(header) / 1000)
             for value, error in result.invalid:
-                await dead_letters.send(value=value, headers=[("revpulse-reason", str(error).encode())])
-            for applied in result.applied:
-                del applied  # counted by the intake already
+                await dead_letters.send(
+                    value=value, headers=[("revpulse-reason", str(error).encode())]
+                )
             for duplicate in result.duplicates:
                 ops.duplicates.labels(duplicate.type).inc()
             for value, late in result.late:
@@ -168,11 +171,13 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 log.info("ledger partition moved to another worker")
                 owner.drop()
             return
-        if not owner.ready and app.tables.recovery.completed.is_set():
+        if not owner.ready and recovery_done():
             rebuild_if_needed()
         publication = owner.publication(dt.datetime.now(dt.UTC))
         if publication is None:
             return
+        if owner.ledger is not None:
+            ops.ledger_events.set(owner.ledger.accepted_count)
         await _publish(publication)
 
     async def _publish(publication: Publication) -> None:
@@ -209,7 +214,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             try:
                 highwater = consumer.highwater(tp)
                 position = await consumer.position(tp)
-            except Exception:  # noqa: BLE001 - lag is best effort; never stop the worker
+            except Exception:
                 continue
             if highwater is not None and position is not None:
                 lag = max(0, highwater - position)
@@ -232,7 +237,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
 
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = recovery_done()
         body = {"recovery_done": recovered, "owns_ledger": owner.ready}
         return web.json(body, status=200 if recovered else 503)
 

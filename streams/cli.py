@@ -93,9 +93,7 @@ def _cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
     print(f"metrics clock {meta.get('clock', '?')}   watermark {meta.get('watermark') or '-'}"
           f"   band {meta.get('band') or '-'}   ({settings.reporting_currency})")  # fmt: skip
     header = ("metric", "window", "origin", "channel", "value")
-    rows = [
-        (p.metric, p.window, p.origin, p.channel, _human(p.metric, p.value)) for p in points
-    ]
+    rows = [(p.metric, p.window, p.origin, p.channel, _human(p.metric, p.value)) for p in points]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
@@ -138,8 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="demo funnel steps per second (default 20)")  # fmt: skip
     dev.add_argument("--kafka-port", type=int, default=0, help="broker port (default: free)")
     dev.add_argument("--redis-port", type=int, default=0, help="Redis port (default: free)")
-    dev.add_argument("--web-port", type=int, default=0,
-                     help="worker web port, /metrics (default: REVPULSE_WEB_PORT or 6066)")
+    dev.add_argument(
+        "--web-port",
+        type=int,
+        default=0,
+        help="worker web port, /metrics (default: REVPULSE_WEB_PORT or 6066)",
+    )
     dev.set_defaults(handler=_cmd_dev)
 
     simulate = commands.add_parser(

@@ -51,7 +51,9 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
         wait_for_port(web_port, 60, worker.process)
         if args.demo:
             children.append(
-                spawn("simulator", _revpulse_argv("simulate", "--rate", str(args.rate)), run_dir, env)
+                spawn(
+                    "simulator", _revpulse_argv("simulate", "--rate", str(args.rate)), run_dir, env
+                )
             )
         _banner(kafka_port, redis_port, web_port, run_dir, args.demo)
         while True:

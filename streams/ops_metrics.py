@@ -23,6 +23,8 @@ class OpsMetrics:
     ledger_owner: Gauge
     last_event: Gauge
     band_changes: Counter
+    rebuilt_events: Gauge
+    ledger_events: Gauge
 
 
 def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
@@ -37,9 +39,7 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         duplicates=counter(
             "revpulse_events_duplicate", "Events ignored as a repeated event_id", ("type",)
         ),
-        late=counter(
-            "revpulse_events_late", "Events later than the allowed lateness", ("type",)
-        ),
+        late=counter("revpulse_events_late", "Events later than the allowed lateness", ("type",)),
         latency=Histogram(
             "revpulse_event_to_publish_latency_seconds",
             "From the event's arrival in Kafka to the publish that includes it",
@@ -76,5 +76,15 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ),
         band_changes=counter(
             "revpulse_band_changes", "Band changes of ACV from marketing leads", ("band",)
+        ),
+        rebuilt_events=Gauge(
+            "revpulse_ledger_rebuilt_events",
+            "Accepted events the ledger was rebuilt from at its last recovery",
+            registry=registry,
+        ),
+        ledger_events=Gauge(
+            "revpulse_ledger_events",
+            "Distinct accepted events in the ledger",
+            registry=registry,
         ),
     )

@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from models.errors import SinkUnavailableError
 from models.series import MetricPoint
 from sinks.codec import point_from_json
-from sinks.redis_keys import RedisKeys
+from sinks.redis_keys import RedisKeys, text
 
 
 async def read_current(url: str, keys: RedisKeys) -> tuple[list[MetricPoint], dict[str, str]]:
@@ -22,7 +22,7 @@ async def read_current(url: str, keys: RedisKeys) -> tuple[list[MetricPoint], di
     finally:
         await client.aclose()
     points = sorted((point_from_json(value) for value in stored.values()), key=_order)
-    return points, {key.decode(): value.decode() for key, value in meta.items()}
+    return points, {text(key): text(value) for key, value in meta.items()}
 
 
 def _order(point: MetricPoint) -> tuple[str, ...]:

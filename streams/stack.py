@@ -55,6 +55,12 @@ class ChildProcess:
     log_path: Path
     _log_file: IO[bytes]
 
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: no clean shutdown."""
+        self.process.kill()
+        self.process.wait()
+        self._log_file.close()
+
     def stop(self, timeout_seconds: float = 10.0) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -107,7 +113,9 @@ def start_broker(port: int, log_dir: Path) -> ChildProcess:
         wait_for_port(port, 20, child.process)
     except StackError as error:
         child.stop()
-        raise StackError(f"the embedded broker did not start ({error}); see {child.log_path}")
+        raise StackError(
+            f"the embedded broker did not start ({error}); see {child.log_path}"
+        ) from error
     return child
 
 
@@ -126,5 +134,7 @@ def start_redis(port: int, log_dir: Path) -> ChildProcess:
         wait_for_port(port, 20, child.process)
     except StackError as error:
         child.stop()
-        raise StackError(f"the embedded Redis did not start ({error}); see {child.log_path}")
+        raise StackError(
+            f"the embedded Redis did not start ({error}); see {child.log_path}"
+        ) from error
     return child

@@ -101,14 +101,11 @@ def test_events_become_exact_metrics_in_redis_and_prometheus(worker: WorkerHandl
 
     assert sample("revpulse_arr", window="point", origin="all", channel="all") == 16000
     assert (
-        sample("revpulse_conversion_rate_ratio", window="30d", origin="all", channel="all")
-        == 0.5
+        sample("revpulse_conversion_rate_ratio", window="30d", origin="all", channel="all") == 0.5
     )
     assert sample("revpulse_cac", window="30d", origin="all", channel="all") == 2000
     assert sample("revpulse_cac", window="30d", origin="all", channel="organic") is None
-    assert (
-        sample("revpulse_cac_denominator", window="30d", origin="all", channel="organic") == 0
-    )
+    assert sample("revpulse_cac_denominator", window="30d", origin="all", channel="organic") == 0
     assert sample("revpulse_events_consumed_total", type="lead.created") == 4
     assert sample("revpulse_events_rejected_total", reason="decode") == 1
     assert sample("revpulse_events_rejected_total", reason="validation") == 1
@@ -133,10 +130,12 @@ def test_duplicates_and_reordering_do_not_change_figures(worker: WorkerHandle) -
         what="ARR 16,000",
     )
     wait_for(
-        lambda: prometheus_values(worker.metrics_text()).get(
-            ("revpulse_events_duplicate_total", (("type", "lead.created"),))
-        )
-        == 4,
+        lambda: (
+            prometheus_values(worker.metrics_text()).get(
+                ("revpulse_events_duplicate_total", (("type", "lead.created"),))
+            )
+            == 4
+        ),
         what="4 duplicate leads counted",
     )
     values = redis_values(settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -76,8 +75,7 @@ class WorkerHandle:
 
     def kill(self) -> None:
         """SIGKILL: a crash, no clean shutdown."""
-        self.child.process.send_signal(signal.SIGKILL)
-        self.child.process.wait()
+        self.child.kill()
         self._stopped = True
 
     def stop(self) -> None:
@@ -125,7 +123,9 @@ def wait_for(predicate: Any, timeout_seconds: float = 60, what: str = "condition
     raise AssertionError(f"timed out after {timeout_seconds} s waiting for {what}; last={last!r}")
 
 
-def run_cli(settings: Settings, *args: str, timeout_seconds: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    settings: Settings, *args: str, timeout_seconds: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
         env=settings_env(settings),

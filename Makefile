@@ -1,0 +1,46 @@
+# revpulse: the two commands of the README are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint types unit property integration deploy-check bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## demo: install, start the embedded broker + Redis + worker with simulated CRM traffic
+demo: $(STAMP)
+	$(BIN)/revpulse dev --demo
+
+## test: everything CI runs: lint, types, deploy checks, unit, property and integration tests
+test: $(STAMP) system-deps lint types deploy-check
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/property
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+deploy-check: system-deps
+	bash deploy/check.sh
+
+system-deps:
+	bash scripts/system-deps.sh
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.throughput
+
+clean:
+	rm -rf $(VENV) .revpulse .pytest_cache .mypy_cache .ruff_cache
