@@ -94,7 +94,7 @@ if need python3 "apt-get install python3"; then
         python3 - "$board" "$queries/board_rules.yml" <<'PY'
 import json, re, sys
 sys.path.insert(0, ".")
-from models.catalogue import CATALOGUE
+from models.catalogue import CATALOGUE, QUOTIENT_KINDS
 
 board_path, out_path = sys.argv[1], sys.argv[2]
 recording = open("deploy/prometheus/recording_rules.yml").read()
@@ -113,7 +113,7 @@ missing = []
 for metric in CATALOGUE:
     gauge = f"revpulse_{metric.name}" + ("_ratio" if metric.kind == "ratio" else "")
     exported.add(gauge)
-    if metric.kind in ("ratio", "mean", "months"):
+    if metric.kind in QUOTIENT_KINDS:
         exported |= {f"{gauge}_numerator", f"{gauge}_denominator"}
     if f"revpulse:{metric.name}" not in records:
         missing.append(f"revpulse:{metric.name}")

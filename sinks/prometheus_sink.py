@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from models.catalogue import BY_NAME, CATALOGUE, MetricDef
+from models.catalogue import BY_NAME, CATALOGUE, QUOTIENT_KINDS, MetricDef
 from sinks.base import Publication
 
 LABELS = ("window", "origin", "channel")
@@ -50,7 +50,7 @@ class PublicationCollector(Collector):
             name = gauge_name(metric)
             value = GaugeMetricFamily(name, _help(metric, self._currency), labels=LABELS)
             parts: tuple[GaugeMetricFamily, ...] = (value,)
-            if metric.kind in ("ratio", "mean", "months"):
+            if metric.kind in QUOTIENT_KINDS:
                 parts += (
                     GaugeMetricFamily(f"{name}_numerator", f"Numerator of {name}", labels=LABELS),
                     GaugeMetricFamily(

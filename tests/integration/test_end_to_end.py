@@ -145,3 +145,22 @@ def test_duplicates_and_reordering_do_not_change_figures(worker: WorkerHandle) -
         read_current(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix))
     )
     assert meta["clock"].startswith(AS_OF)  # event-time clock: the watermark
+
+
+def test_readme_catalogue_names_every_served_series(worker: WorkerHandle) -> None:
+    asyncio.run(send(worker.settings, SCENARIO, [b"{"]))
+    wait_for(
+        lambda: redis_values(worker.settings).get(("arr", "point", "all", "all")) == 16000,
+        what="a publish",
+    )
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    served = {
+        family.name
+        for family in text_string_to_metric_families(worker.metrics_text())
+        if family.name.startswith("revpulse_")
+    }
+    assert len(served) > 40
+    undocumented = sorted(
+        name for name in served if f"`{name}`" not in readme and f"`{name}_total`" not in readme
+    )
+    assert undocumented == []

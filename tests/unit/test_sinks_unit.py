@@ -154,7 +154,7 @@ async def test_memory_sink_keeps_every_publication() -> None:
     ("metric", "name"),
     [
         ("conversion_rate", "revpulse_conversion_rate_ratio"),
-        ("roas", "revpulse_roas_ratio"),
+        ("roas", "revpulse_roas"),
         ("cac", "revpulse_cac"),
         ("arr", "revpulse_arr"),
         ("cac_payback_months", "revpulse_cac_payback_months"),
@@ -255,10 +255,7 @@ async def test_prometheus_exports_a_real_ledger() -> None:
         get("revpulse_marketing_acv", {"window": "30d", "origin": "all", "channel": "all"})
         == 1_200_000
     )
-    assert (
-        get("revpulse_roas_ratio", {"window": "30d", "origin": "all", "channel": "paid_search"})
-        == 20
-    )
+    assert get("revpulse_roas", {"window": "30d", "origin": "all", "channel": "paid_search"}) == 20
     assert get("revpulse_ltv", {"window": "point", "origin": "all", "channel": "all"}) is None
 
 
