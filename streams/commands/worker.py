@@ -1,0 +1,47 @@
+"""``revpulse worker``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from streams.settings import Settings
+
+
+def run(settings: Settings, _args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry, disable_created_metrics
+
+    from sinks.base import Sink
+    from sinks.prometheus_sink import PrometheusSink
+    from sinks.redis_keys import RedisKeys
+    from sinks.redis_sink import RedisSink
+    from streams.app import build_service
+    from streams.topics import ensure_topics
+    from streams.worker import run_worker
+
+    asyncio.run(ensure_topics(settings))
+    disable_created_metrics()  # no *_created series: half the samples, no use on a board
+    registry = CollectorRegistry()
+    sinks: list[Sink] = [
+        RedisSink(
+            settings.redis_url.get_secret_value(),
+            RedisKeys(settings.redis_prefix),
+            settings.history_length,
+        ),
+        PrometheusSink(registry, settings.reporting_currency),
+    ]
+    service = build_service(settings, sinks, registry)
+    return run_worker(service.app, settings)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "worker",
+        help="run a stream worker against the configured Kafka and Redis",
+        description="Run one Faust worker: consumes the events topic, keeps the ledger "
+        "(if it owns it), publishes to Redis and serves Prometheus /metrics, /healthz and "
+        "/readyz on REVPULSE_WEB_HOST:REVPULSE_WEB_PORT. Run several with the same "
+        "REVPULSE_APP_ID to share the work.",
+    )
+    parser.set_defaults(handler=run)
