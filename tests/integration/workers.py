@@ -32,6 +32,8 @@ def isolated_settings(kafka: str, redis: str, **overrides: Any) -> Settings:
         "alerts_topic": f"rp-{tag}-alerts",
         "redis_prefix": f"rp-{tag}",
         "clock": "event",
+        # partitions interleave on the way to the ledger: the scenarios span 9 days
+        "lateness_seconds": 30 * 86400,
         "publish_interval_seconds": 0.3,
         "batch_within_seconds": 0.05,
     }
