@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -26,9 +28,42 @@ from models.errors import FieldProblem, InvalidEventError
 Origin = Literal["marketing", "sales", "partner", "other"]
 ContractKind = Literal["new", "renewal", "expansion"]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+RESERVED_LABELS = frozenset({"all"})  # "all" is the label of the unsegmented series
+
+
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_LABELS:
+        raise ValueError(f"{value!r} is reserved for the total over all segments")
+    return value
+
+
+def _text_only(what: str) -> Any:
+    """Reject JSON numbers and booleans where the contract wants a text date or time."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool | int | float | Decimal):
+            raise ValueError(f"must be {what} as a string, not a number")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not a boolean")
+    if isinstance(value, Decimal | float) and value != int(value):
+        raise ValueError("must be a whole number")
+    return int(value) if isinstance(value, Decimal | float) else value
+
+
 Label = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$", to_lower=True)
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$", to_lower=True),
+    AfterValidator(_not_reserved),
 ]
+Date = Annotated[dt.date, _text_only("a date YYYY-MM-DD")]
+Timestamp = Annotated[AwareDatetime, _text_only("an RFC 3339 timestamp with offset")]
+Months = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=1200)]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=28)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
@@ -60,8 +95,8 @@ class ContractSignedData(_Strict):
     origin: Origin | None = None
     channel: Label | None = None
     kind: ContractKind = "new"
-    start_date: dt.date
-    term_months: Annotated[int, Field(ge=1, le=1200)]
+    start_date: Date
+    term_months: Months
     recurring_value: Money
     one_time_fees: Money = Decimal(0)
     currency: Currency | None = None
@@ -70,7 +105,7 @@ class ContractSignedData(_Strict):
 class CustomerChurnedData(_Strict):
     account_id: Id
     contract_id: Id | None = None
-    effective_date: dt.date | None = None
+    effective_date: Date | None = None
 
 
 class SpendRecordedData(_Strict):
@@ -81,7 +116,7 @@ class SpendRecordedData(_Strict):
 
 class _Envelope(_Strict):
     event_id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     source: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
     @property

@@ -283,3 +283,34 @@ def test_canonical_json_keeps_decimals_as_strings_and_drops_none() -> None:
     assert out["data"] == {"lead_id": "L1"}
     money = json.loads(event_to_json(parse_event(raw("spend.recorded"))))
     assert money["data"]["amount"] == "99.99"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes", "field", "message"),
+    [
+        ("contract.signed", {"term_months": True}, "data.term_months", "not a boolean"),
+        ("contract.signed", {"term_months": Decimal("12.5")}, "data.term_months", "whole number"),
+        ("contract.signed", {"start_date": 19000}, "data.start_date", "not a number"),
+        ("lead.created", {"channel": "all"}, "data.channel", "reserved"),
+        ("lead.created", {"channel": "ALL"}, "data.channel", "reserved"),
+    ],
+)
+def test_lax_coercions_are_refused(
+    event_type: str, changes: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        parse_event(raw(event_type, **changes))
+    assert [p.field for p in caught.value.problems] == [field]
+    assert message in caught.value.problems[0].message
+
+
+def test_a_numeric_timestamp_is_refused() -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        parse_event({**raw(), "occurred_at": 1_700_000_000})
+    assert caught.value.problems[0].field == "occurred_at"
+
+
+def test_whole_decimal_term_is_accepted() -> None:
+    event = parse_event(raw("contract.signed", term_months=Decimal("24")))
+    assert isinstance(event, ContractSigned)
+    assert event.data.term_months == 24
