@@ -20,7 +20,9 @@ def plain_band(value: Decimal, thresholds: BandThresholds) -> Band:
     return "under"
 
 
-def next_band(current: Band | None, value: Decimal | None, thresholds: BandThresholds) -> Band | None:
+def next_band(
+    current: Band | None, value: Decimal | None, thresholds: BandThresholds
+) -> Band | None:
     """The band after seeing ``value``. Crossing a threshold needs a margin of hysteresis.
 
     Going up past a threshold needs ``value >= threshold * (1 + h)``; going down needs

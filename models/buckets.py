@@ -40,9 +40,7 @@ class DailyBuckets:
 
     def total(self, metric: str, segment: Segment, window: Window) -> Decimal:
         days = self._days.get((metric, *segment), {})
-        return sum(
-            (amount for day, amount in days.items() if window.contains(day)), Decimal(0)
-        )
+        return sum((amount for day, amount in days.items() if window.contains(day)), Decimal(0))
 
     def segments(self, metric: str) -> set[Segment]:
         """Segments with at least one non-zero day (a restated-away segment is gone)."""

@@ -93,10 +93,18 @@ def _window_points(b: _Builder, window: Window) -> None:
     marketing: Segment = ("origin", "marketing")
     marketing_acv = b.total("new_acv", marketing, window)
     b.quotient(
-        "marketing_acv", window.name, ALL, marketing_acv, b.total("new_customers", marketing, window)
+        "marketing_acv",
+        window.name,
+        ALL,
+        marketing_acv,
+        b.total("new_customers", marketing, window),
     )
     b.quotient(
-        "marketing_acv_per_lead", window.name, ALL, marketing_acv, b.total("leads", marketing, window)
+        "marketing_acv_per_lead",
+        window.name,
+        ALL,
+        marketing_acv,
+        b.total("leads", marketing, window),
     )
     for seg in _segments(b.ledger, "spend", "new_customers", dims=("channel",)):
         spend = b.total("spend", seg, window)

@@ -86,6 +86,9 @@ def spawn(
         stdin=subprocess.DEVNULL,
         env=env,
         preexec_fn=_die_with_parent,
+        # own process group: a Ctrl-C in the terminal reaches `revpulse dev` only, which
+        # then stops the children in order (the worker while the broker is still up)
+        start_new_session=True,
     )
     return ChildProcess(name, process, log_path, log_file)
 
