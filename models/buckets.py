@@ -29,9 +29,12 @@ class DailyBuckets:
 
     def __init__(self) -> None:
         self._days: dict[BucketKey, dict[dt.date, Decimal]] = defaultdict(dict)
+        self._touched: set[tuple[BucketKey, dt.date]] = set()
 
     def add(self, metric: str, segment: Segment, day: dt.date, amount: Decimal) -> None:
-        days = self._days[(metric, *segment)]
+        key: BucketKey = (metric, *segment)
+        days = self._days[key]
+        self._touched.add((key, day))
         total = days.get(day, Decimal(0)) + amount
         if total == 0:
             days.pop(day, None)
@@ -52,9 +55,18 @@ class DailyBuckets:
 
     def prune(self, before_day: dt.date) -> None:
         """Forget every day before ``before_day`` (the retention limit)."""
-        for days in self._days.values():
+        for key, days in self._days.items():
             for day in [day for day in days if day < before_day]:
                 del days[day]
+                self._touched.add((key, day))
+
+    def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
+        """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""
+        touched = {
+            (key, day): self._days.get(key, {}).get(day, Decimal(0)) for key, day in self._touched
+        }
+        self._touched.clear()
+        return touched
 
     def as_dict(self) -> dict[BucketKey, dict[dt.date, Decimal]]:
         return {key: dict(days) for key, days in self._days.items() if days}

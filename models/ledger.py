@@ -28,8 +28,13 @@ from models.events import (
     SpendRecorded,
 )
 from models.policy import MetricPolicy
+from models.state import StateDelta
 
 Contribution = tuple[str, tuple[str, str], dt.date, Decimal]
+
+
+def _churn(event: CustomerChurned) -> Churn:
+    return Churn(event.data.account_id, event.data.contract_id, event.effective_date)
 
 
 class Outcome(enum.Enum):
@@ -74,6 +79,8 @@ class Ledger:
         self._contracts: dict[str, list[ContractSigned]] = {}
         self._contracts_by_lead: dict[str, set[str]] = {}
         self._churns: list[CustomerChurned] = []
+        self._touched_contracts: set[str] = set()
+        self._new_churns: list[CustomerChurned] = []
 
     # -- intake -----------------------------------------------------------------
 
@@ -114,6 +121,7 @@ class Ledger:
                 self._add_contract(event)
             case CustomerChurned():
                 self._churns.append(event)
+                self._new_churns.append(event)
             case SpendRecorded():
                 self._add(self._spend_contributions(event), +1)
 
@@ -145,6 +153,7 @@ class Ledger:
 
     def _add_contract(self, event: ContractSigned) -> None:
         contract_id = event.data.contract_id
+        self._touched_contracts.add(contract_id)
         old = _winner(self._contracts.get(contract_id, []))
         if old is not None:
             self._add(self._contract_contributions(old), -1)
@@ -220,25 +229,45 @@ class Ledger:
 
     # -- the book -----------------------------------------------------------------
 
+    def booked_contract(self, contract_id: str) -> BookedContract:
+        event = _winner(self._contracts[contract_id])
+        assert event is not None
+        _acv, _tcv, arr = self.contract_values(event)
+        data = event.data
+        return BookedContract(
+            contract_id, data.account_id, data.kind, data.start_date, data.term_months, arr
+        )
+
     def booked_contracts(self) -> list[BookedContract]:
-        booked = []
-        for contract_id in sorted(self._contracts):
-            event = _winner(self._contracts[contract_id])
-            assert event is not None
-            _acv, _tcv, arr = self.contract_values(event)
-            data = event.data
-            booked.append(
-                BookedContract(
-                    contract_id, data.account_id, data.kind, data.start_date, data.term_months, arr
-                )
-            )
-        return booked
+        return [self.booked_contract(contract_id) for contract_id in sorted(self._contracts)]
 
     def churns(self) -> list[Churn]:
-        return [
-            Churn(event.data.account_id, event.data.contract_id, event.effective_date)
-            for event in sorted(self._churns, key=_rank)
-        ]
+        return [_churn(event) for event in sorted(self._churns, key=_rank)]
+
+    def take_delta(self, *, full: bool = False) -> StateDelta:
+        """What changed since the last delta (everything, if ``full``), for a stored copy."""
+        if full:
+            self.buckets.take_touched()
+            self._touched_contracts.clear()
+            self._new_churns.clear()
+            return StateDelta(
+                full=True,
+                buckets={
+                    (key, day): amount
+                    for key, days in self.buckets.as_dict().items()
+                    for day, amount in days.items()
+                },
+                contracts={c.contract_id: c for c in self.booked_contracts()},
+                churns={event.event_id: _churn(event) for event in self._churns},
+            )
+        delta = StateDelta(
+            buckets=self.buckets.take_touched(),
+            contracts={cid: self.booked_contract(cid) for cid in self._touched_contracts},
+            churns={event.event_id: _churn(event) for event in self._new_churns},
+        )
+        self._touched_contracts.clear()
+        self._new_churns.clear()
+        return delta
 
     def prune(self, today: dt.date) -> None:
         """Drop daily buckets past the retention."""

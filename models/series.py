@@ -1,4 +1,4 @@
-"""From a ledger to metric points: every metric, window and segment as of one day."""
+"""From a metrics source (the ledger, or a stored copy) to metric points as of one day."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from models import book as book_math
 from models.buckets import ALL, Segment
-from models.ledger import Ledger
 from models.money import MONTHS_PER_YEAR
 from models.ratios import ratio
+from models.state import MetricsSource
 from models.windows import Window, rolling, windows_ending
 
 POINT_WINDOW = "point"
@@ -45,7 +45,7 @@ def _labels(segment: Segment) -> tuple[str, str]:
 
 
 class _Builder:
-    def __init__(self, ledger: Ledger, as_of: dt.date) -> None:
+    def __init__(self, ledger: MetricsSource, as_of: dt.date) -> None:
         self.ledger = ledger
         self.as_of = as_of
         self.points: list[MetricPoint] = []
@@ -67,7 +67,7 @@ class _Builder:
         )
 
 
-def _segments(ledger: Ledger, *metrics: str, dims: tuple[str, ...]) -> list[Segment]:
+def _segments(ledger: MetricsSource, *metrics: str, dims: tuple[str, ...]) -> list[Segment]:
     found: set[Segment] = {ALL}
     for metric in metrics:
         found |= {seg for seg in ledger.buckets.segments(metric) if seg[0] in dims}
@@ -144,7 +144,7 @@ def _book_points(b: _Builder, window_names: list[Window]) -> None:
         b.quotient("ltv", POINT_WINDOW, ALL, mean_new_acv, churn_rate)
 
 
-def compute_points(ledger: Ledger, as_of: dt.date) -> list[MetricPoint]:
+def compute_points(ledger: MetricsSource, as_of: dt.date) -> list[MetricPoint]:
     """Every metric point for windows ending on ``as_of`` and the book on that day."""
     builder = _Builder(ledger, as_of)
     windows = windows_ending(as_of, ledger.policy.window_days)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from models.series import MetricPoint
+from models.state import StateDelta
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Publication:
     watermark: dt.datetime | None
     band: str | None = None
     band_change: BandChange | None = None
+    # what the points were computed from, changed since the last publication
+    state: StateDelta | None = None
 
 
 class Sink(Protocol):

@@ -21,7 +21,11 @@ UNITS = {
 }
 EXTRA_GAUGES = (
     ("revpulse_marketing_acv_band", "band", "1 for the current band (strong, moderate, under)"),
-    ("revpulse_metrics_clock_timestamp_seconds", "seconds", "The metrics clock of the last publish"),
+    (
+        "revpulse_metrics_clock_timestamp_seconds",
+        "seconds",
+        "The metrics clock of the last publish",
+    ),
     ("revpulse_watermark_timestamp_seconds", "seconds", "Largest occurred_at applied so far"),
 )
 

@@ -7,6 +7,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from models.book import BookedContract, Churn
+from models.buckets import BucketKey
 from models.series import MetricPoint
 
 
@@ -50,4 +52,56 @@ def point_from_json(text: str | bytes) -> MetricPoint:
         as_of=dt.date.fromisoformat(raw["as_of"]),
         numerator=number("numerator"),
         denominator=number("denominator"),
+    )
+
+
+def bucket_field(key: BucketKey, day: dt.date) -> str:
+    return "|".join((*key, day.isoformat()))
+
+
+def bucket_from_field(text: str) -> tuple[BucketKey, dt.date]:
+    metric, dimension, value, day = text.rsplit("|", 3)
+    return (metric, dimension, value), dt.date.fromisoformat(day)
+
+
+def contract_to_json(contract: BookedContract) -> str:
+    return json.dumps(
+        {
+            "account_id": contract.account_id,
+            "kind": contract.kind,
+            "start_date": contract.start_date.isoformat(),
+            "term_months": contract.term_months,
+            "arr": format(contract.arr, "f"),
+        },
+        sort_keys=True,
+    )
+
+
+def contract_from_json(contract_id: str, text: str | bytes) -> BookedContract:
+    raw = json.loads(text)
+    return BookedContract(
+        contract_id,
+        raw["account_id"],
+        raw["kind"],
+        dt.date.fromisoformat(raw["start_date"]),
+        int(raw["term_months"]),
+        Decimal(raw["arr"]),
+    )
+
+
+def churn_to_json(churn: Churn) -> str:
+    return json.dumps(
+        {
+            "account_id": churn.account_id,
+            "contract_id": churn.contract_id,
+            "effective_date": churn.effective_date.isoformat(),
+        },
+        sort_keys=True,
+    )
+
+
+def churn_from_json(text: str | bytes) -> Churn:
+    raw = json.loads(text)
+    return Churn(
+        raw["account_id"], raw["contract_id"], dt.date.fromisoformat(raw["effective_date"])
     )

@@ -29,6 +29,21 @@ class RedisKeys:
         return f"{self.prefix}:alerts"
 
     @property
+    def state_buckets(self) -> str:
+        """Hash: ``metric|dimension|value|YYYY-MM-DD`` -> decimal amount of that day."""
+        return f"{self.prefix}:state:buckets"
+
+    @property
+    def state_contracts(self) -> str:
+        """Hash: contract id -> JSON of the booked contract (ARR in reporting currency)."""
+        return f"{self.prefix}:state:contracts"
+
+    @property
+    def state_churns(self) -> str:
+        """Hash: event id -> JSON of a churn (account, contract, effective date)."""
+        return f"{self.prefix}:state:churns"
+
+    @property
     def updates_channel(self) -> str:
         """Pub/sub channel: one JSON message per publish that changed anything."""
         return f"{self.prefix}:updates"

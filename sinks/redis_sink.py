@@ -10,8 +10,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from models.errors import SinkUnavailableError
+from models.state import StateDelta
 from sinks.base import Publication
-from sinks.codec import point_to_json
+from sinks.codec import bucket_field, churn_to_json, contract_to_json, point_to_json
 from sinks.redis_keys import RedisKeys, text
 
 
@@ -56,6 +57,8 @@ class RedisSink:
             pipe.lpush(keys.history(series_id), point_json)
             pipe.ltrim(keys.history(series_id), 0, self._history_length - 1)
         pipe.hset(keys.meta, mapping=meta)
+        if publication.state is not None:
+            self._write_state(pipe, publication.state)
         if publication.band_change is not None:
             alert: dict[Any, Any] = publication.band_change.as_dict()
             pipe.xadd(keys.alerts, alert, maxlen=10_000)
@@ -67,6 +70,37 @@ class RedisSink:
         except (RedisError, OSError) as error:
             raise SinkUnavailableError(self.name, str(error)) from error
         self._last = current
+
+    def _write_state(self, pipe: Any, delta: StateDelta) -> None:
+        """The stored copy the CLI computes ``--as-of`` from, in the same transaction."""
+        keys = self._keys
+        if delta.full:
+            pipe.delete(keys.state_buckets, keys.state_contracts, keys.state_churns)
+        present: dict[Any, Any] = {
+            bucket_field(key, day): format(amount, "f")
+            for (key, day), amount in delta.buckets.items()
+            if amount != 0
+        }
+        gone = [
+            bucket_field(key, day) for (key, day), amount in delta.buckets.items() if not amount
+        ]
+        contracts: dict[Any, Any] = {
+            contract_id: contract_to_json(contract)
+            for contract_id, contract in delta.contracts.items()
+        }
+        churns: dict[Any, Any] = {
+            event_id: churn_to_json(churn) for event_id, churn in delta.churns.items()
+        }
+        for key, mapping in (
+            (keys.state_buckets, present),
+            (keys.state_contracts, contracts),
+            (keys.state_churns, churns),
+        ):
+            items = list(mapping.items())
+            for start in range(0, len(items), 5000):
+                pipe.hset(key, mapping=dict(items[start : start + 5000]))
+        if gone and not delta.full:
+            pipe.hdel(keys.state_buckets, *gone)
 
     async def _read_current(self) -> dict[str, str]:
         """What an earlier run left, so series that became undefined get removed."""

@@ -187,7 +187,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             except SinkUnavailableError as error:
                 ops.sink_errors.labels(sink.name).inc()
                 log.warning("%s; will retry", error)
-                owner.dirty = True
+                owner.publish_failed()
             else:
                 ops.sink_last_success.labels(sink.name).set(time.time())
         now = time.time()
@@ -205,7 +205,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             await publish_once()
         except Exception:  # a failed publish must never stop the worker
             log.exception("publish failed; will retry on the next tick")
-            owner.dirty = True
+            owner.publish_failed()
 
     @app.timer(5.0)
     async def lag_probe() -> None:

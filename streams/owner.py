@@ -42,6 +42,7 @@ class LedgerOwner:
         self.band: Band | None = None
         self.dirty = False
         self.arrivals_seconds: list[float] = []
+        self.needs_full_state = True
         self._last_day: dt.date | None = None
 
     @property
@@ -63,6 +64,7 @@ class LedgerOwner:
                     ledger.restore(parse_event_bytes(line))
         self.ledger = ledger
         self.dirty = True
+        self.needs_full_state = True
         return ledger.accepted_count
 
     def apply_batch(self, values: list[bytes]) -> BatchResult:
@@ -121,4 +123,11 @@ class LedgerOwner:
         self.band = band
         self.dirty = False
         self._last_day = day
-        return Publication(tuple(points), clock, self.ledger.watermark, band, change)
+        state = self.ledger.take_delta(full=self.needs_full_state)
+        self.needs_full_state = False
+        return Publication(tuple(points), clock, self.ledger.watermark, band, change, state)
+
+    def publish_failed(self) -> None:
+        """A sink missed this publication: publish again, and the whole state next time."""
+        self.dirty = True
+        self.needs_full_state = True

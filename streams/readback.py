@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from models.buckets import DailyBuckets
 from models.errors import SinkUnavailableError
+from models.policy import MetricPolicy
 from models.series import MetricPoint
-from sinks.codec import point_from_json
+from models.state import StoredState
+from sinks.codec import (
+    bucket_from_field,
+    churn_from_json,
+    contract_from_json,
+    point_from_json,
+)
 from sinks.redis_keys import RedisKeys, text
 
 
@@ -27,3 +37,28 @@ async def read_current(url: str, keys: RedisKeys) -> tuple[list[MetricPoint], di
 
 def _order(point: MetricPoint) -> tuple[str, ...]:
     return (point.metric, point.window, point.origin, point.channel)
+
+
+async def read_state(url: str, keys: RedisKeys, policy: MetricPolicy) -> StoredState:
+    """The stored copy of what the metrics are computed from, read in one transaction."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        pipe = client.pipeline(transaction=True)
+        pipe.hgetall(keys.state_buckets)
+        pipe.hgetall(keys.state_contracts)
+        pipe.hgetall(keys.state_churns)
+        buckets_raw, contracts_raw, churns_raw = await pipe.execute()
+    except (RedisError, OSError) as error:
+        raise SinkUnavailableError("redis", str(error)) from error
+    finally:
+        await client.aclose()
+    buckets = DailyBuckets()
+    for field_name, amount in buckets_raw.items():
+        (metric, dimension, value), day = bucket_from_field(text(field_name))
+        buckets.add(metric, (dimension, value), day, Decimal(text(amount)))
+    buckets.take_touched()
+    contracts = {
+        text(cid): contract_from_json(text(cid), body) for cid, body in contracts_raw.items()
+    }
+    churns = [churn_from_json(body) for _event_id, body in sorted(churns_raw.items())]
+    return StoredState(policy, buckets, contracts, churns)

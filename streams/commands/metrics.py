@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +14,13 @@ from models.series import MetricPoint
 from sinks.codec import point_to_dict
 from sinks.redis_keys import RedisKeys
 from streams.settings import Settings
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _human(metric: str, value: Decimal | None) -> str:
@@ -34,12 +43,36 @@ def print_table(points: list[MetricPoint], header_line: str) -> None:
         print("  ".join([*cells, row[-1].rjust(widths[-1])]))
 
 
+def _as_of_points(settings: Settings, as_of: dt.date) -> list[MetricPoint]:
+    from models.series import compute_points
+    from streams.readback import read_state
+
+    state = asyncio.run(
+        read_state(
+            settings.redis_url.get_secret_value(),
+            RedisKeys(settings.redis_prefix),
+            settings.policy(),
+        )
+    )
+    oldest = as_of - dt.timedelta(days=settings.retention_days)
+    print(f"# as of {as_of}: windows ending that day; buckets kept from {oldest}", file=sys.stderr)
+    return sorted(
+        (p for p in compute_points(state, as_of) if p.value is not None),
+        key=lambda p: (p.metric, p.window, p.origin, p.channel),
+    )
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.readback import read_current
 
-    points, meta = asyncio.run(
-        read_current(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix))
-    )
+    meta: dict[str, str] = {}
+    if args.as_of is not None:
+        points = _as_of_points(settings, args.as_of)
+        meta = {"clock": args.as_of.isoformat()}
+    else:
+        points, meta = asyncio.run(
+            read_current(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix))
+        )
     points = [
         p
         for p in points
@@ -72,4 +105,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--metric", help="only this metric (e.g. arr, conversion_rate)")
     parser.add_argument("--window", help="only this window (7d, 30d, 90d, 365d, month, ...)")
+    parser.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="compute every metric for windows ending that day (within the bucket "
+        "retention), and ARR / book ACV on that day; a future day gives contracted ARR",
+    )
     parser.set_defaults(handler=run)

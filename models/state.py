@@ -1,0 +1,60 @@
+"""What the metrics are computed from, apart from how it was built.
+
+``compute_points`` needs only daily buckets, the booked contracts and the churns.
+The ledger provides them live; :class:`StoredState` provides them from a copy (the
+one the worker keeps in Redis), so any date can be answered with no worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from models.book import BookedContract, Churn
+from models.buckets import BucketKey, DailyBuckets
+from models.policy import MetricPolicy
+
+BucketDay = tuple[BucketKey, dt.date]
+
+
+class MetricsSource(Protocol):
+    @property
+    def policy(self) -> MetricPolicy: ...
+
+    @property
+    def buckets(self) -> DailyBuckets: ...
+
+    def booked_contracts(self) -> list[BookedContract]: ...
+
+    def churns(self) -> list[Churn]: ...
+
+
+@dataclass
+class StateDelta:
+    """Changes since the last delta; ``full`` means: replace everything with this."""
+
+    full: bool = False
+    buckets: dict[BucketDay, Decimal] = field(default_factory=dict)  # 0: gone
+    contracts: dict[str, BookedContract] = field(default_factory=dict)
+    churns: dict[str, Churn] = field(default_factory=dict)  # by event_id
+
+    def __bool__(self) -> bool:
+        return self.full or bool(self.buckets or self.contracts or self.churns)
+
+
+@dataclass
+class StoredState:
+    """A :class:`MetricsSource` made from stored buckets, contracts and churns."""
+
+    policy: MetricPolicy
+    buckets: DailyBuckets
+    contracts: dict[str, BookedContract]
+    churn_list: list[Churn]
+
+    def booked_contracts(self) -> list[BookedContract]:
+        return [self.contracts[contract_id] for contract_id in sorted(self.contracts)]
+
+    def churns(self) -> list[Churn]:
+        return list(self.churn_list)
