@@ -1,0 +1,121 @@
+"""The ledger owner without a broker: clocks, publications, state deltas, band changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from models.events import event_to_json
+from models.policy import MetricPolicy
+from sinks.base import Publication
+from streams.owner import LedgerOwner
+from tests.unit.builders import contract, lead
+
+T0 = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
+
+
+def _json(*events: object) -> list[bytes]:
+    return [event_to_json(e).encode() for e in events]  # type: ignore[arg-type]
+
+
+def _value(publication: Publication, metric: str, window: str = "point") -> Decimal | None:
+    for point in publication.points:
+        if (point.metric, point.window, point.origin, point.channel) == (
+            metric, window, "all", "all",
+        ):  # fmt: skip
+            return point.value
+    raise AssertionError(f"no {metric} {window}")
+
+
+def owner(clock: str = "wall") -> LedgerOwner:
+    built = LedgerOwner(MetricPolicy(), clock, "30d")  # type: ignore[arg-type]
+    built.rebuild([])
+    return built
+
+
+def test_wall_clock_expires_a_contract_with_no_new_event() -> None:
+    subject = owner("wall")
+    one_month = contract("c", "C1", "2026-03-01", start_date="2026-03-01", term_months=1,
+                         recurring_value="1000")  # fmt: skip
+    subject.apply_batch(_json(one_month))
+    first = subject.publication(T0)
+    assert first is not None and _value(first, "arr") == Decimal(12000)
+    assert subject.publication(T0 + dt.timedelta(hours=1)) is None  # same day, nothing new
+    later = subject.publication(dt.datetime(2026, 4, 2, tzinfo=dt.UTC))
+    assert later is not None and _value(later, "arr") == 0  # term ended on 2026-04-01
+
+
+def test_event_clock_stays_on_the_watermark() -> None:
+    subject = owner("event")
+    subject.apply_batch(_json(lead("l1", "L1", "2026-01-05")))
+    publication = subject.publication(T0)
+    assert publication is not None
+    assert publication.clock == dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
+    assert publication.points[0].as_of == dt.date(2026, 1, 5)
+    assert subject.publication(T0 + dt.timedelta(days=40)) is None
+
+
+def test_duplicates_and_late_events_are_sorted_out() -> None:
+    subject = owner("event")
+    recent = lead("l2", "L2", "2026-03-01")
+    too_old = lead("l1", "L1", "2026-01-01")  # 59 days behind; the lateness is 7 days
+    result = subject.apply_batch(_json(recent, too_old, recent))
+    assert [event.event_id for _raw, event in result.late] == ["l1"]
+    assert [event.event_id for event in result.duplicates] == ["l2"]
+    assert len(result.accepted) == 1
+    assert result.invalid == []
+
+
+def test_an_undecodable_fact_is_reported_not_raised() -> None:
+    result = owner().apply_batch([b"{oops"])
+    assert len(result.invalid) == 1
+    assert result.invalid[0][1].problems[0].field == "<body>"
+
+
+def test_state_delta_is_full_after_a_rebuild_then_incremental() -> None:
+    subject = owner("event")
+    subject.apply_batch(_json(contract("c1", "C1", "2026-03-01")))
+    first = subject.publication(T0)
+    assert first is not None and first.state is not None and first.state.full
+    assert set(first.state.contracts) == {"C1"}
+    subject.apply_batch(_json(contract("c2", "C2", "2026-03-02", account_id="A2")))
+    second = subject.publication(T0)
+    assert second is not None and second.state is not None and not second.state.full
+    assert set(second.state.contracts) == {"C2"}
+    subject.publish_failed()
+    subject.apply_batch(_json(lead("l1", "L1", "2026-03-02")))
+    third = subject.publication(T0)
+    assert third is not None and third.state is not None and third.state.full
+
+
+@pytest.mark.parametrize(
+    ("acv_values", "changes"),
+    [
+        # 1,000,000 ACV is strong; 490,000 is under: one change, strong -> under
+        (["1000000", "480000"], [("strong", "under")]),
+        # 490,000 is not below 500,000 less 2 %: only down to moderate
+        (["1000000", "490000"], [("strong", "moderate")]),
+        # sitting on the 500,000 threshold within the 2 % margin: no flapping
+        (["600000", "495000", "505000", "495000"], []),
+    ],
+)
+def test_band_changes_with_hysteresis(
+    acv_values: list[str], changes: list[tuple[str, str]]
+) -> None:
+    seen = []
+    subject = owner("event")
+    for index, acv in enumerate(acv_values):
+        # replace the only marketing contract: a new ledger per value keeps the mean exact
+        subject.rebuild([])  # the band state stays with the owner
+        day = f"2026-03-{index + 1:02d}"
+        subject.apply_batch(_json(
+            lead(f"l{index}", f"L{index}", day),
+            contract(f"c{index}", f"C{index}", day, lead_id=f"L{index}", recurring_value=acv),
+        ))  # fmt: skip
+        publication = subject.publication(T0)
+        assert publication is not None
+        if publication.band_change is not None:
+            seen.append((publication.band_change.previous, publication.band_change.current))
+    assert seen == changes
