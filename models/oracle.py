@@ -28,13 +28,14 @@ from models.events import (
 )
 from models.policy import MetricPolicy
 from models.ratios import ratio
-from models.series import POINT_WINDOW, MetricPoint
+from models.series import MetricPoint
 from models.windows import Window, add_months, rolling, windows_ending
 
 # (dimension, value): ("all", "all"), ("origin", "marketing"), ("channel", "organic")
 Segment = tuple[str, str]
 ALL: Segment = ("all", "all")
 MARKETING: Segment = ("origin", "marketing")
+POINT_WINDOW = "point"  # the window label of a point-in-time metric
 
 
 @dataclass(frozen=True)
@@ -212,12 +213,12 @@ class _Facts:
         ]
 
 
-def _in(facts: Iterable[_Fact], window: Window, segment: Segment) -> list[_Fact]:
-    return [f for f in facts if window.contains(f.day) and f.counts_in(segment)]
+F = TypeVar("F", bound=_Fact)
 
 
-def _count(facts: Iterable[_Fact], window: Window, segment: Segment) -> Decimal:
-    return Decimal(len(_in(facts, window, segment)))
+def _in(facts: Iterable[F], segment: Segment, window: Window | None = None) -> list[F]:
+    """The facts that count in the segment (and, if given, fall in the window)."""
+    return [f for f in facts if f.counts_in(segment) and (window is None or window.contains(f.day))]
 
 
 def _sum(values: Iterable[Decimal]) -> Decimal:
@@ -282,12 +283,15 @@ def _spend_segments(facts: _Facts) -> list[Segment]:
 
 def _window_points(out: _Points, facts: _Facts, window: Window) -> None:
     name = window.name
+    leads_in = _in(facts.leads, ALL, window)
+    conversions_in = _in(facts.conversions, ALL, window)
+    bookings_in = _in(facts.bookings, ALL, window)
+    spends_in = _in(facts.spends, ALL, window)
     for seg in _funnel_segments(facts):
-        leads = [lead for lead in facts.leads if window.contains(lead.day) and lead.counts_in(seg)]
-        bookings = [b for b in facts.bookings if window.contains(b.day) and b.counts_in(seg)]
+        leads, bookings = _in(leads_in, seg), _in(bookings_in, seg)
         new = _new(bookings)
         lead_count = Decimal(len(leads))
-        conversions = _count(facts.conversions, window, seg)
+        conversions = Decimal(len(_in(conversions_in, seg)))
         out.plain("leads", name, seg, lead_count)
         out.plain("conversions", name, seg, conversions)
         out.plain("lead_value", name, seg, _sum(lead.value for lead in leads))
@@ -300,22 +304,15 @@ def _window_points(out: _Points, facts: _Facts, window: Window) -> None:
         out.plain("new_customers", name, seg, Decimal(len(new)))
         out.quotient("new_acv", name, seg, _sum(b.acv for b in new), Decimal(len(new)))
 
-    marketing_new = [
-        b for b in _new(facts.bookings) if window.contains(b.day) and b.counts_in(MARKETING)
-    ]
+    marketing_new = _new(_in(bookings_in, MARKETING))
     marketing_acv = _sum(b.acv for b in marketing_new)
     out.quotient("marketing_acv", name, ALL, marketing_acv, Decimal(len(marketing_new)))
-    out.quotient(
-        "marketing_acv_per_lead",
-        name,
-        ALL,
-        marketing_acv,
-        _count(facts.leads, window, MARKETING),
-    )
+    marketing_leads = Decimal(len(_in(leads_in, MARKETING)))
+    out.quotient("marketing_acv_per_lead", name, ALL, marketing_acv, marketing_leads)
 
     for seg in _spend_segments(facts):
-        spend = _sum(s.amount for s in facts.spends if window.contains(s.day) and s.counts_in(seg))
-        new = [b for b in _new(facts.bookings) if window.contains(b.day) and b.counts_in(seg)]
+        spend = _sum(s.amount for s in _in(spends_in, seg))
+        new = _new(_in(bookings_in, seg))
         new_acv = _sum(b.acv for b in new)
         out.plain("spend", name, seg, spend)
         out.quotient("cac", name, seg, spend, Decimal(len(new)))
@@ -359,7 +356,7 @@ def _book_points(out: _Points, facts: _Facts, windows: list[Window]) -> None:
     churned, active_before = Decimal(len(lost_accounts)), Decimal(len(active_first))
     out.quotient("customer_churn_rate", POINT_WINDOW, ALL, churned, active_before)
 
-    new_in_year = [b for b in _new(facts.bookings) if year.contains(b.day)]
+    new_in_year = _new(_in(facts.bookings, ALL, year))
     mean_new_acv = ratio(_sum(b.acv for b in new_in_year), Decimal(len(new_in_year)))
     churn_rate = ratio(churned, active_before)
     if mean_new_acv is None or churn_rate is None:
