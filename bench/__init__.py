@@ -1,0 +1,1 @@
+"""Benchmarks: speed is measured, not asserted. ``python -m bench.throughput --help``."""

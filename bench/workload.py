@@ -1,0 +1,60 @@
+"""The benchmark's events: a seeded funnel simulation, spread over a span of event time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from models.events import Event, event_to_json, parse_event, partition_key
+from streams.simulator import FunnelSimulator
+
+# the simulator emits about 2.2 events per funnel step (a lead, 0.3 conversions, ...)
+EVENTS_PER_STEP = 2.2
+
+
+@dataclass(frozen=True)
+class Record:
+    """One event as it goes on the events topic: partition key and canonical JSON."""
+
+    key: bytes
+    value: bytes
+
+
+def to_record(event: Event) -> Record:
+    return Record(partition_key(event).encode(), event_to_json(event).encode())
+
+
+def history_end(now: dt.datetime) -> dt.datetime:
+    """Where the pre-loaded history ends: the start of the current UTC day."""
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class Workload:
+    """A deterministic funnel: ``history`` spans ``span_days`` before ``end``; ``live`` goes on."""
+
+    seed: int
+    end: dt.datetime
+    span_days: int
+
+    def __post_init__(self) -> None:
+        self._simulator = FunnelSimulator(random.Random(self.seed))
+
+    def history(self, count: int) -> list[Record]:
+        """``count`` events in event-time order, occurred_at spread evenly over the span."""
+        steps = max(1, round(count / EVENTS_PER_STEP))
+        span = dt.timedelta(days=self.span_days)
+        start = self.end - span
+        raws: list[dict[str, Any]] = []
+        step = 0
+        while len(raws) < count:
+            at = start + span * min(step, steps - 1) / steps
+            raws.extend(self._simulator.step(at))
+            step += 1
+        return [to_record(parse_event(raw)) for raw in raws[:count]]
+
+    def live(self, at: dt.datetime) -> list[Record]:
+        """The events of one more funnel step, stamped ``at`` (for the steady-rate phase)."""
+        return [to_record(parse_event(raw)) for raw in self._simulator.step(at)]

@@ -1,0 +1,95 @@
+"""Bounded oracle check through the real broker: two workers, shuffled, duplicated input.
+
+The in-process property tests (tests/property) run many examples; this runs a few
+seeds end to end and compares what the workers stored in Redis with the oracle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+
+from models.events import Event, parse_event
+from models.oracle import compute_oracle
+from models.series import compute_points
+from sinks.redis_keys import RedisKeys
+from streams.readback import read_state
+from streams.simulator import FunnelSimulator
+from tests.integration.test_end_to_end import prometheus_values, send
+from tests.integration.workers import WorkerHandle, isolated_settings, start_worker, wait_for
+
+pytestmark = pytest.mark.timeout(400)
+
+
+def history(seed: int, steps: int) -> list[Event]:
+    simulator = FunnelSimulator(random.Random(seed), source=f"seed{seed}")
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    events: list[Event] = []
+    for step in range(steps):
+        at = start + dt.timedelta(minutes=step * 41)
+        events.extend(parse_event(raw) for raw in simulator.step(at))
+    return events
+
+
+def owner_events(workers: list[WorkerHandle]) -> float:
+    return max(
+        prometheus_values(w.metrics_text()).get(("revpulse_ledger_events", ()), 0) for w in workers
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_two_workers_equal_the_oracle(
+    seed: int, kafka: str, redis_url: str, tmp_path: Path
+) -> None:
+    events = history(seed, 250)
+    rng = random.Random(seed)
+    sent = events + rng.sample(events, len(events) // 5)
+    rng.shuffle(sent)  # the history spans ~7 days, the tests' lateness is 30 days
+    settings = isolated_settings(kafka, redis_url)
+    workers = [start_worker(settings, tmp_path, name=f"w{i}") for i in range(2)]
+    try:
+        asyncio.run(send(settings, [e.model_dump(mode="json") for e in sent], []))
+        wait_for(
+            lambda: owner_events(workers) == len(events),
+            timeout_seconds=150,
+            what=f"{len(events)} distinct events in the ledger",
+        )
+        # a publish after the last batch carries its state delta
+        wait_for(lambda: _stored_points(settings, events[-1].occurred_day), timeout_seconds=10)
+        for day in (
+            events[0].occurred_day,
+            events[-1].occurred_day,
+            events[-1].occurred_day + dt.timedelta(days=40),
+            dt.date(2027, 6, 30),
+        ):
+            expected = sorted(compute_oracle(events, day, settings.policy()), key=_id)
+            wait_for(
+                lambda d=day, e=expected: _stored_points(settings, d) == e,
+                timeout_seconds=20,
+                what=f"stored state equal to the oracle on {day}",
+            )
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def _id(point: object) -> str:
+    return point.series_id  # type: ignore[attr-defined,no-any-return]
+
+
+def _stored_points(settings: object, day: dt.date) -> list[object]:
+    from streams.settings import Settings
+
+    assert isinstance(settings, Settings)
+    state = asyncio.run(
+        read_state(
+            settings.redis_url.get_secret_value(),
+            RedisKeys(settings.redis_prefix),
+            settings.policy(),
+        )
+    )
+    return sorted(compute_points(state, day), key=_id)
