@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from models.windows import Window, add_months
 
@@ -21,7 +22,7 @@ class BookedContract:
     term_months: int
     arr: Decimal
 
-    @property
+    @cached_property
     def term_end(self) -> dt.date:
         """The first day the contract is no longer active by its term."""
         return add_months(self.start_date, self.term_months)
@@ -53,13 +54,13 @@ def end_date(contract: BookedContract, churns: Iterable[Churn]) -> dt.date:
 class BookEntry:
     contract: BookedContract
     end_date: dt.date
+    churned: bool = field(init=False)  # ended before its term by a churn
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "churned", self.end_date < self.contract.term_end)
 
     def active_on(self, day: dt.date) -> bool:
         return self.contract.start_date <= day < self.end_date
-
-    @property
-    def churned(self) -> bool:
-        return self.end_date < self.contract.term_end
 
 
 def build_book(contracts: Iterable[BookedContract], churns: list[Churn]) -> list[BookEntry]:
@@ -123,3 +124,59 @@ def churned_accounts(book: list[BookEntry], window: Window) -> set[str]:
         if entry.churned and window.contains(entry.end_date)
     }
     return (active_before - active_after) & churned_in_window
+
+
+@dataclass(frozen=True)
+class BookSummary:
+    """Everything the published metrics need from the book, for one as-of day."""
+
+    arr: Decimal
+    active_contracts: int
+    active_accounts: int
+    movements: dict[str, ArrMovements]
+    churned_accounts: int
+    accounts_at_start: int
+
+
+def summarize(
+    book: Iterable[BookEntry], as_of: dt.date, windows: list[Window], churn_window: Window
+) -> BookSummary:
+    """One pass over the book: ARR on ``as_of``, movements per window, churned accounts.
+
+    Equal to :func:`arr_on`, :func:`arr_movements` and :func:`churned_accounts`, which
+    each take a pass of their own; ``churn_window`` must end on ``as_of``.
+    """
+    arr = Decimal(0)
+    active_contracts = 0
+    accounts: set[str] = set()
+    at_start: set[str] = set()
+    churned_in_window: set[str] = set()
+    moves = {window.name: [Decimal(0), Decimal(0), Decimal(0)] for window in windows}
+    for entry in book:
+        contract = entry.contract
+        if entry.active_on(as_of):
+            arr += contract.arr
+            active_contracts += 1
+            accounts.add(contract.account_id)
+        if entry.active_on(churn_window.first_day):
+            at_start.add(contract.account_id)
+        if entry.churned and churn_window.contains(entry.end_date):
+            churned_in_window.add(contract.account_id)
+        ended_early = entry.churned and entry.end_date > contract.start_date
+        for window in windows:
+            totals = moves[window.name]
+            if window.contains(contract.start_date):
+                if contract.kind == "new":
+                    totals[0] += contract.arr
+                elif contract.kind == "expansion":
+                    totals[1] += contract.arr
+            if ended_early and window.contains(entry.end_date):
+                totals[2] += contract.arr
+    return BookSummary(
+        arr=arr,
+        active_contracts=active_contracts,
+        active_accounts=len(accounts),
+        movements={name: ArrMovements(*totals) for name, totals in moves.items()},
+        churned_accounts=len((at_start - accounts) & churned_in_window),
+        accounts_at_start=len(at_start),
+    )

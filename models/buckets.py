@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
@@ -30,11 +31,14 @@ class DailyBuckets:
     def __init__(self) -> None:
         self._days: dict[BucketKey, dict[dt.date, Decimal]] = defaultdict(dict)
         self._touched: set[tuple[BucketKey, dt.date]] = set()
+        # per bucket, its days in order and running totals; rebuilt after a change
+        self._prefix: dict[BucketKey, tuple[list[dt.date], list[Decimal]]] = {}
 
     def add(self, metric: str, segment: Segment, day: dt.date, amount: Decimal) -> None:
         key: BucketKey = (metric, *segment)
         days = self._days[key]
         self._touched.add((key, day))
+        self._prefix.pop(key, None)
         total = days.get(day, Decimal(0)) + amount
         if total == 0:
             days.pop(day, None)
@@ -42,8 +46,20 @@ class DailyBuckets:
             days[day] = total
 
     def total(self, metric: str, segment: Segment, window: Window) -> Decimal:
-        days = self._days.get((metric, *segment), {})
-        return sum((amount for day, amount in days.items() if window.contains(day)), Decimal(0))
+        """The sum over the window's days: two binary searches in running totals."""
+        key: BucketKey = (metric, *segment)
+        prefix = self._prefix.get(key)
+        if prefix is None:
+            days = sorted(self._days.get(key, {}).items())
+            running = [Decimal(0)]
+            for _day, amount in days:
+                running.append(running[-1] + amount)
+            prefix = ([day for day, _amount in days], running)
+            self._prefix[key] = prefix
+        ordered_days, running = prefix
+        first = bisect.bisect_left(ordered_days, window.first_day)
+        after_last = bisect.bisect_right(ordered_days, window.last_day)
+        return running[after_last] - running[first]
 
     def segments(self, metric: str) -> set[Segment]:
         """Segments with at least one non-zero day (a restated-away segment is gone)."""
@@ -59,6 +75,7 @@ class DailyBuckets:
             for day in [day for day in days if day < before_day]:
                 del days[day]
                 self._touched.add((key, day))
+                self._prefix.pop(key, None)
 
     def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
         """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""

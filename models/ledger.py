@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from models import money
-from models.book import BookedContract, Churn
+from models.book import BookedContract, BookEntry, Churn, build_book
 from models.buckets import ALL, DailyBuckets, segments_of
 from models.errors import FieldProblem, InvalidEventError
 from models.events import (
@@ -80,6 +80,8 @@ class Ledger:
         self._contracts_by_lead: dict[str, set[str]] = {}
         self._churns: list[CustomerChurned] = []
         self._touched_contracts: set[str] = set()
+        self._booked: dict[str, BookedContract] = {}
+        self._book: list[BookEntry] | None = None  # cached until a contract or churn changes
         self._new_churns: list[CustomerChurned] = []
 
     # -- intake -----------------------------------------------------------------
@@ -122,6 +124,7 @@ class Ledger:
             case CustomerChurned():
                 self._churns.append(event)
                 self._new_churns.append(event)
+                self._book = None
             case SpendRecorded():
                 self._add(self._spend_contributions(event), +1)
 
@@ -163,6 +166,9 @@ class Ledger:
         new = _winner(self._contracts[contract_id])
         assert new is not None
         self._add(self._contract_contributions(new), +1)
+        if new is not old:
+            self._booked[contract_id] = self._booked_from(new)
+            self._book = None
 
     # -- what each fact adds ----------------------------------------------------
 
@@ -229,17 +235,24 @@ class Ledger:
 
     # -- the book -----------------------------------------------------------------
 
-    def booked_contract(self, contract_id: str) -> BookedContract:
-        event = _winner(self._contracts[contract_id])
-        assert event is not None
+    def _booked_from(self, event: ContractSigned) -> BookedContract:
         _acv, _tcv, arr = self.contract_values(event)
         data = event.data
         return BookedContract(
-            contract_id, data.account_id, data.kind, data.start_date, data.term_months, arr
+            data.contract_id, data.account_id, data.kind, data.start_date, data.term_months, arr
         )
 
+    def booked_contract(self, contract_id: str) -> BookedContract:
+        return self._booked[contract_id]
+
     def booked_contracts(self) -> list[BookedContract]:
-        return [self.booked_contract(contract_id) for contract_id in sorted(self._contracts)]
+        return [self._booked[contract_id] for contract_id in sorted(self._booked)]
+
+    def book_entries(self) -> list[BookEntry]:
+        """The book (contracts with their end dates), kept until something changes it."""
+        if self._book is None:
+            self._book = build_book(self.booked_contracts(), self.churns())
+        return self._book
 
     def churns(self) -> list[Churn]:
         return [_churn(event) for event in sorted(self._churns, key=_rank)]

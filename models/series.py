@@ -115,26 +115,20 @@ def _window_points(b: _Builder, window: Window) -> None:
         b.quotient("cac_payback_months", window.name, seg, spend * MONTHS_PER_YEAR, new_acv)
 
 
-def _book_points(b: _Builder, window_names: list[Window]) -> None:
-    entries = book_math.build_book(b.ledger.booked_contracts(), b.ledger.churns())
-    for window in window_names:
-        moves = book_math.arr_movements(entries, window)
+def _book_points(b: _Builder, windows: list[Window]) -> None:
+    year = rolling(b.as_of, 365)
+    book = book_math.summarize(b.ledger.book_entries(), b.as_of, windows, year)
+    for window in windows:
+        moves = book.movements[window.name]
         b.plain("arr_new", window.name, ALL, moves.new)
         b.plain("arr_expansion", window.name, ALL, moves.expansion)
         b.plain("arr_churned", window.name, ALL, moves.churned)
-    arr, active = book_math.arr_on(entries, b.as_of)
-    b.plain("arr", POINT_WINDOW, ALL, arr)
-    b.plain("active_contracts", POINT_WINDOW, ALL, Decimal(active))
-    b.plain(
-        "active_customers",
-        POINT_WINDOW,
-        ALL,
-        Decimal(len(book_math.active_accounts_on(entries, b.as_of))),
-    )
-    b.quotient("book_acv", POINT_WINDOW, ALL, arr, Decimal(active))
-    year = rolling(b.as_of, 365)
-    churned = Decimal(len(book_math.churned_accounts(entries, year)))
-    active_before = Decimal(len(book_math.active_accounts_on(entries, year.first_day)))
+    b.plain("arr", POINT_WINDOW, ALL, book.arr)
+    b.plain("active_contracts", POINT_WINDOW, ALL, Decimal(book.active_contracts))
+    b.plain("active_customers", POINT_WINDOW, ALL, Decimal(book.active_accounts))
+    b.quotient("book_acv", POINT_WINDOW, ALL, book.arr, Decimal(book.active_contracts))
+    churned = Decimal(book.churned_accounts)
+    active_before = Decimal(book.accounts_at_start)
     churn_rate = ratio(churned, active_before)
     b.quotient("customer_churn_rate", POINT_WINDOW, ALL, churned, active_before)
     mean_new_acv = ratio(b.total("new_acv", ALL, year), b.total("new_customers", ALL, year))

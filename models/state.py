@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from models.book import BookedContract, Churn
+from models.book import BookedContract, BookEntry, Churn, build_book
 from models.buckets import BucketKey, DailyBuckets
 from models.policy import MetricPolicy
 
@@ -29,6 +29,8 @@ class MetricsSource(Protocol):
     def booked_contracts(self) -> list[BookedContract]: ...
 
     def churns(self) -> list[Churn]: ...
+
+    def book_entries(self) -> list[BookEntry]: ...
 
 
 @dataclass
@@ -58,3 +60,6 @@ class StoredState:
 
     def churns(self) -> list[Churn]:
         return list(self.churn_list)
+
+    def book_entries(self) -> list[BookEntry]:
+        return build_book(self.booked_contracts(), self.churns())

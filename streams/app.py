@@ -70,7 +70,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         stream_wait_empty=False,
     )
     ops = build_ops_metrics(registry)
-    owner = LedgerOwner(policy, settings.clock, settings.band_window)
+    owner = LedgerOwner(policy, settings.clock, settings.band_window, publish_share=0.25)
 
     events_topic = app.topic(
         settings.events_topic, partitions=settings.partitions,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -33,8 +35,14 @@ class BatchResult:
 
 class LedgerOwner:
     def __init__(
-        self, policy: MetricPolicy, clock_mode: Literal["wall", "event"], band_window: str
+        self,
+        policy: MetricPolicy,
+        clock_mode: Literal["wall", "event"],
+        band_window: str,
+        publish_share: float | None = None,
     ) -> None:
+        """``publish_share``: the most of the worker's time computing publications may take
+        (a large book makes them slow, and they run on the agents' event loop)."""
         self.policy = policy
         self.clock_mode = clock_mode
         self.band_window = band_window
@@ -44,6 +52,9 @@ class LedgerOwner:
         self.arrivals_seconds: list[float] = []
         self.needs_full_state = True
         self._last_day: dt.date | None = None
+        self.publish_share = publish_share
+        self._last_compute_seconds = 0.0
+        self._last_compute_end = -math.inf
 
     @property
     def ready(self) -> bool:
@@ -104,8 +115,15 @@ class LedgerOwner:
         day = clock.astimezone(dt.UTC).date()
         if not self.dirty and day == self._last_day:
             return None
+        if self.publish_share is not None:
+            rest_seconds = self._last_compute_seconds * (1 / self.publish_share - 1)
+            if time.monotonic() - self._last_compute_end < rest_seconds:
+                return None
+        started = time.monotonic()
         self.ledger.prune(day)
         points = compute_points(self.ledger, day)
+        self._last_compute_end = time.monotonic()
+        self._last_compute_seconds = self._last_compute_end - started
         band_value = next(
             (
                 p.value

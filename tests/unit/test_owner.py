@@ -119,3 +119,17 @@ def test_band_changes_with_hysteresis(
         if publication.band_change is not None:
             seen.append((publication.band_change.previous, publication.band_change.current))
     assert seen == changes
+
+
+def test_publications_yield_to_the_agents_when_computing_is_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    subject = LedgerOwner(MetricPolicy(), "event", "30d", publish_share=0.5)  # type: ignore[arg-type]
+    subject.rebuild([])
+    readings = iter([0.0, 2.0, 3.0, 5.0, 5.0, 6.0])  # the first publication takes 2 s
+    monkeypatch.setattr("streams.owner.time.monotonic", lambda: next(readings))
+    subject.apply_batch(_json(lead("l1", "L1", "2026-03-01")))
+    assert subject.publication(T0) is not None  # computed from 0.0 to 2.0
+    subject.apply_batch(_json(lead("l2", "L2", "2026-03-01")))
+    assert subject.publication(T0) is None  # at 3.0: only 1 s of the 2 s rest has passed
+    assert subject.publication(T0) is not None  # at 5.0: rested; computed 5.0 to 6.0
