@@ -126,7 +126,8 @@ def test_publications_yield_to_the_agents_when_computing_is_slow(
 ) -> None:
     subject = LedgerOwner(MetricPolicy(), "event", "30d", publish_share=0.5)  # type: ignore[arg-type]
     subject.rebuild([])
-    readings = iter([0.0, 2.0, 3.0, 5.0, 5.0, 6.0])  # the first publication takes 2 s
+    # (check, start, end) readings; the first publication takes 2 s
+    readings = iter([0.0, 0.0, 2.0, 3.0, 5.0, 5.0, 6.0])
     monkeypatch.setattr("streams.owner.time.monotonic", lambda: next(readings))
     subject.apply_batch(_json(lead("l1", "L1", "2026-03-01")))
     assert subject.publication(T0) is not None  # computed from 0.0 to 2.0
