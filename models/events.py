@@ -209,6 +209,21 @@ def parse_event_bytes(body: bytes | str) -> Event:
     return parse_event(decode_json(body))
 
 
+def parse_canonical_event(body: bytes | str) -> Event:
+    """Validate an event in the canonical form :func:`event_to_json` writes.
+
+    Faster than :func:`parse_event_bytes`, and exact only because canonical money is
+    a JSON string: never use it on outside input, where amounts may be JSON numbers.
+    """
+    try:
+        return _EVENT_ADAPTER.validate_json(body)
+    except ValidationError as error:
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            message = error.errors()[0]["msg"]
+            raise InvalidEventError([FieldProblem("<body>", message)]) from None
+        raise InvalidEventError(_problems(error)) from None
+
+
 def event_to_json(event: Event) -> str:
     """The canonical JSON form of an event (decimals as strings, no None fields)."""
     return event.model_dump_json(exclude_none=True)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from models.band import Band, next_band
 from models.errors import InvalidEventError
-from models.events import Event, parse_event_bytes
+from models.events import Event, parse_canonical_event
 from models.ledger import Ledger, Outcome
 from models.policy import MetricPolicy
 from models.series import compute_points
@@ -72,7 +72,7 @@ class LedgerOwner:
         for batch in logged_batches:
             for line in batch.splitlines():
                 if line.strip():
-                    ledger.restore(parse_event_bytes(line))
+                    ledger.restore(parse_canonical_event(line))
         self.ledger = ledger
         self.dirty = True
         self.needs_full_state = True
@@ -83,7 +83,7 @@ class LedgerOwner:
         result = BatchResult()
         for value in values:
             try:
-                event = parse_event_bytes(value)
+                event = parse_canonical_event(value)
             except InvalidEventError as error:
                 result.invalid.append((value, error))
                 continue

@@ -19,6 +19,7 @@ from models.events import (
     LeadCreated,
     SpendRecorded,
     event_to_json,
+    parse_canonical_event,
     parse_event,
     parse_event_bytes,
     partition_key,
@@ -314,3 +315,15 @@ def test_whole_decimal_term_is_accepted() -> None:
     event = parse_event(raw("contract.signed", term_months=Decimal("24")))
     assert isinstance(event, ContractSigned)
     assert event.data.term_months == 24
+
+
+@pytest.mark.parametrize("event_type", list(VALID))
+def test_canonical_parse_equals_the_outside_parse(event_type: str) -> None:
+    event = parse_event(raw(event_type))
+    assert parse_canonical_event(event_to_json(event)) == event
+
+
+def test_canonical_parse_reports_bad_json_as_body() -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        parse_canonical_event(b"{oops")
+    assert caught.value.problems[0].field == "<body>"
