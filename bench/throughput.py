@@ -231,9 +231,10 @@ def run_pipeline(
         # the clock starts when the intake is seen consuming, so group join is not counted
         started = timeline.first_consumed or ready
         report.set("worker_first_event_seconds", started - ready, "s")
-        report.set(
-            "pipeline_events_per_second", count / (timeline.all_applied - started), "events/s"
-        )
+        elapsed = timeline.all_applied - started
+        if elapsed <= 0:  # everything arrived within one poll: count from ready instead
+            elapsed = timeline.all_applied - ready
+        report.set("pipeline_events_per_second", count / elapsed, "events/s")
         if timeline.all_consumed is not None and timeline.all_consumed > started:
             rate = count / (timeline.all_consumed - started)
             report.set("intake_events_per_second", rate, "events/s")

@@ -25,7 +25,7 @@ class BandChange:
         return {
             "previous": self.previous,
             "current": self.current,
-            "value": format(self.value, "f"),
+            "value": format(self.value.normalize(), "f"),
             "window": self.window,
             "clock": self.clock.isoformat(),
         }

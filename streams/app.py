@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from models.errors import InvalidEventError, SinkUnavailableError
 from models.events import event_to_json, parse_event_bytes
 from models.ledger import check_currency
 from sinks.base import Publication, Sink
+from streams.ingest_http import register_ingest_routes
 from streams.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.owner import LedgerOwner
 from streams.settings import Settings
@@ -29,6 +30,10 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 LEDGER_KEY = b"ledger"
 ARRIVAL_HEADER = "revpulse-arrival-ms"
+# events per facts message (about 250 bytes each: well under Kafka's 1 MB message limit)
+INTAKE_BATCH_EVENTS = 500
+# events per ledger-log changelog record
+LOG_RECORD_EVENTS = 1000
 
 
 @dataclass
@@ -70,6 +75,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         stream_wait_empty=False,
     )
     ops = build_ops_metrics(registry)
+    ingest = register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
     owner = LedgerOwner(policy, settings.clock, settings.band_window, publish_share=0.25)
 
     events_topic = app.topic(
@@ -94,30 +100,40 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     facts_tp = TP(settings.facts_topic, 0)
 
     @app.agent(events_topic)
-    async def intake(stream: StreamT[bytes]) -> AsyncIterator[None]:
-        """Decode and validate; good events go on to the ledger, bad ones to dead letters."""
-        async for event in stream.events():
+    async def intake(stream: Any) -> AsyncIterator[None]:
+        """Decode and validate; good events go on to the ledger, one message per batch
+        (one produce per event would cost more than the rest of the work), bad ones to
+        dead letters with the reason."""
+        batch: list[EventT[bytes]]
+        async for batch in stream.take_events(
+            INTAKE_BATCH_EVENTS, within=settings.batch_within_seconds
+        ):
             ops.last_event.set(time.time())
-            message = event.message
-            try:
-                parsed = parse_event_bytes(event.value)
-                check_currency(parsed, policy)
-            except InvalidEventError as error:
-                reason = "decode" if error.problems[0].field == "<body>" else "validation"
-                ops.rejected.labels(reason).inc()
-                log.info("dead-lettered %s[%s]@%s: %s",
-                         message.topic, message.partition, message.offset, error)  # fmt: skip
-                await dead_letters.send(
-                    key=event.key, value=event.value, headers=_headers(str(error), message)
+            lines: list[bytes] = []
+            arrivals: list[bytes] = []
+            for event in batch:
+                message = event.message
+                try:
+                    parsed = parse_event_bytes(event.value)
+                    check_currency(parsed, policy)
+                except InvalidEventError as error:
+                    reason = "decode" if error.problems[0].field == "<body>" else "validation"
+                    ops.rejected.labels(reason).inc()
+                    log.info("dead-lettered %s[%s]@%s: %s",
+                             message.topic, message.partition, message.offset, error)  # fmt: skip
+                    await dead_letters.send(
+                        key=event.key, value=event.value, headers=_headers(str(error), message)
+                    )
+                    continue
+                ops.consumed.labels(parsed.type).inc()
+                lines.append(event_to_json(parsed).encode())
+                arrivals.append(str(int(message.timestamp * 1000)).encode())
+            if lines:
+                await facts_topic.send(
+                    key=LEDGER_KEY,
+                    value=b"\n".join(lines),
+                    headers=[(ARRIVAL_HEADER, b",".join(arrivals))],
                 )
-                continue
-            ops.consumed.labels(parsed.type).inc()
-            arrival_ms = str(int(message.timestamp * 1000)).encode()
-            await facts_topic.send(
-                key=LEDGER_KEY,
-                value=event_to_json(parsed).encode(),
-                headers=[(ARRIVAL_HEADER, arrival_ms)],
-            )
             yield None
 
     def recovery_done() -> bool:
@@ -137,14 +153,16 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         """Apply batches to the ledger; log accepted events to the changelog, one record each."""
         batch: list[EventT[bytes]]
         async for batch in stream.take_events(
-            settings.batch_max_events, within=settings.batch_within_seconds
+            max(1, settings.batch_max_events // INTAKE_BATCH_EVENTS),
+            within=settings.batch_within_seconds,
         ):
             rebuild_if_needed()
-            result = owner.apply_batch([event.value for event in batch])
+            lines = [line for event in batch for line in event.value.split(b"\n") if line]
+            result = owner.apply_batch(lines)
             for event in batch:
                 header = dict(event.message.headers or []).get(ARRIVAL_HEADER)
-                if header is not None:
-                    owner.arrivals_seconds.append(int(header) / 1000)
+                if header:
+                    owner.arrivals_seconds.extend(int(ms) / 1000 for ms in header.split(b","))
             for value, error in result.invalid:
                 await dead_letters.send(
                     value=value, headers=[("revpulse-reason", str(error).encode())]
@@ -155,9 +173,10 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 ops.late.labels(late.type).inc()
                 reason = f"later than the allowed lateness ({policy.lateness})"
                 await late_topic.send(value=value, headers=[("revpulse-reason", reason.encode())])
-            if result.accepted:
-                key = f"{batch[0].message.offset:020d}".encode()
-                value = b"\n".join(result.accepted)
+            first_offset = batch[0].message.offset
+            for part, start in enumerate(range(0, len(result.accepted), LOG_RECORD_EVENTS)):
+                key = f"{first_offset:020d}-{part:05d}".encode()
+                value = b"\n".join(result.accepted[start : start + LOG_RECORD_EVENTS])
                 ledger_log.data[key] = value
                 # awaited, so each changelog batch holds one record (Tansu highwater quirk)
                 await ledger_log.send_changelog(0, key, value)
@@ -181,6 +200,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         await _publish(publication)
 
     async def _publish(publication: Publication) -> None:
+        delivered = True
         for sink in sinks:
             try:
                 await sink.publish(publication)
@@ -188,12 +208,16 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 ops.sink_errors.labels(sink.name).inc()
                 log.warning("%s; will retry", error)
                 owner.publish_failed()
+                delivered = False
             else:
                 ops.sink_last_success.labels(sink.name).set(time.time())
         now = time.time()
         for arrival in owner.arrivals_seconds:
             ops.latency.observe(max(0.0, now - arrival))
         owner.arrivals_seconds.clear()
+        if not delivered:
+            return  # a band change stays with the owner until every sink took it
+        owner.published()
         if publication.band_change is not None:
             ops.band_changes.labels(publication.band_change.current).inc()
             body = json.dumps(publication.band_change.as_dict()).encode()
@@ -237,9 +261,9 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
 
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        recovered = recovery_done()
-        body = {"recovery_done": recovered, "owns_ledger": owner.ready}
-        return web.json(body, status=200 if recovered else 503)
+        # ready = table recovery done and Kafka and Redis reachable; the body says which not
+        ready, body = await ingest.probes.readiness(recovery_done(), owns_ledger=owner.ready)
+        return web.json(body, status=200 if ready else 503)
 
     del intake, ledger, publisher, lag_probe, start_sinks, metrics_page, healthz, readyz
     return Service(app, owner, sinks, registry, ops)

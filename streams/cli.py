@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from models.errors import RevpulseError
-from streams.commands import dev, metrics, replay, simulate, worker
+from streams.commands import alerts, dev, dlq, metrics, replay, simulate, worker
 from streams.settings import Settings
 
 DESCRIPTION = """\
@@ -18,7 +18,7 @@ Every setting is an environment variable REVPULSE_<NAME> (see README, "Settings"
 for example REVPULSE_KAFKA_BOOTSTRAP=127.0.0.1:9092 REVPULSE_REDIS_URL=redis://...
 Run `revpulse COMMAND --help` for the options of a command.
 """
-COMMANDS = (dev, worker, simulate, replay, metrics)
+COMMANDS = (dev, worker, simulate, replay, metrics, dlq, alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,6 +42,15 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
             REVPULSE_WEB_PORT=str(web_port),
             REVPULSE_DATA_DIR=str(run_dir),
         )
+        insecure = not settings.ingest_secrets and not settings.ingest_source_secrets
+        if insecure:
+            env["REVPULSE_INSECURE_DEV_MODE"] = "true"
+            print(
+                "revpulse dev: no REVPULSE_INGEST_SECRETS set, so the worker runs with "
+                "REVPULSE_INSECURE_DEV_MODE=true: POST /v1/events accepts UNSIGNED requests "
+                "(local development only)",
+                flush=True,
+            )
         child_settings = settings.model_copy(
             update={"kafka_bootstrap": env["REVPULSE_KAFKA_BOOTSTRAP"]}
         )
@@ -55,7 +64,7 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
                     "simulator", _revpulse_argv("simulate", "--rate", str(args.rate)), run_dir, env
                 )
             )
-        _banner(kafka_port, redis_port, web_port, run_dir, args.demo)
+        _banner(kafka_port, redis_port, web_port, run_dir, args.demo, insecure)
         while True:
             for child in children:
                 if child.process.poll() is not None:
@@ -74,13 +83,18 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
             print("revpulse dev: stopped " + ", ".join(c.name for c in reversed(children)))
 
 
-def _banner(kafka_port: int, redis_port: int, web_port: int, run_dir: Path, demo: bool) -> None:
+def _banner(
+    kafka_port: int, redis_port: int, web_port: int, run_dir: Path, demo: bool, insecure: bool
+) -> None:
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     lines = [
         "",
         "revpulse is running" + (" with demo traffic" if demo else ""),
         f"  Prometheus metrics  http://127.0.0.1:{web_port}/metrics",
         f"  health              http://127.0.0.1:{web_port}/readyz",
+        f"  ingest (POST)       http://127.0.0.1:{web_port}/v1/events"
+        + ("   INSECURE DEV MODE: unsigned requests accepted" if insecure else "   (signed)"),
+        f"  API document        http://127.0.0.1:{web_port}/openapi.json",
         f"  Redis               {redis_url}   (hash revpulse:current)",
         f"  Kafka bootstrap     127.0.0.1:{kafka_port}   (topic revpulse-events)",
         f"  logs                {run_dir}/",

@@ -48,6 +48,8 @@ class LedgerOwner:
         self.band_window = band_window
         self.ledger: Ledger | None = None
         self.band: Band | None = None
+        # a band change no publication has delivered to every sink yet
+        self.unsent_change: BandChange | None = None
         self.dirty = False
         self.arrivals_seconds: list[float] = []
         self.needs_full_state = True
@@ -139,11 +141,28 @@ class LedgerOwner:
             change = BandChange(self.band, band, band_value, self.band_window, clock)
             log.warning("marketing-lead ACV band %s -> %s (%s)", self.band, band, band_value)
         self.band = band
+        change = self._merge_unsent(change)
         self.dirty = False
         self._last_day = day
         state = self.ledger.take_delta(full=self.needs_full_state)
         self.needs_full_state = False
         return Publication(tuple(points), clock, self.ledger.watermark, band, change, state)
+
+    def _merge_unsent(self, change: BandChange | None) -> BandChange | None:
+        """A change not yet delivered is carried on; a newer one extends it."""
+        unsent = self.unsent_change
+        if unsent is not None and change is not None:
+            merged = BandChange(unsent.previous, change.current, change.value, change.window,
+                                change.clock)  # fmt: skip
+            change = None if merged.previous == merged.current else merged
+        elif unsent is not None:
+            change = unsent
+        self.unsent_change = change
+        return change
+
+    def published(self) -> None:
+        """Every sink took the last publication: its band change is delivered."""
+        self.unsent_change = None
 
     def publish_failed(self) -> None:
         """A sink missed this publication: publish again, and the whole state next time."""

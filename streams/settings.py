@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     redis_prefix: str = "revpulse"
     history_length: int = Field(1000, ge=1)
 
+    # HTTP ingestion (README, "Ingestion API"); secrets are JSON lists, newest first
+    ingest_secrets: list[SecretStr] = []
+    ingest_source_secrets: dict[str, list[SecretStr]] = {}
+    ingest_signature_tolerance_seconds: int = Field(300, ge=1)
+    ingest_max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    ingest_ack_timeout_seconds: float = Field(10.0, gt=0)
+    ingest_retry_after_seconds: int = Field(5, ge=1)
+    ingest_url: str | None = None
+    ingest_source: str | None = None
+    insecure_dev_mode: bool = False
+
     def policy(self) -> MetricPolicy:
         return MetricPolicy(
             include_one_time_fees=self.include_one_time_fees,

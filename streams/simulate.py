@@ -1,4 +1,8 @@
-"""``revpulse simulate``: the funnel simulator, sent to Kafka at a steady rate."""
+"""``revpulse simulate``: the funnel simulator, sent at a steady rate.
+
+To Kafka directly, or with ``via="http"`` as one signed webhook per event to
+``POST /v1/events``, the way a CRM integration sends them.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,32 @@ import asyncio
 import datetime as dt
 import logging
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Literal
 
-from models.events import parse_event
-from streams.producer import event_producer
+from models.events import Event, parse_event
 from streams.settings import Settings
 from streams.simulator import FunnelSimulator
 
 log = logging.getLogger(__name__)
+Send = Callable[[Event], Awaitable[object]]
+
+
+@asynccontextmanager
+async def _sender(settings: Settings, via: Literal["kafka", "http"]) -> AsyncIterator[Send]:
+    if via == "http":
+        from streams.ingest_client import http_sender, ingest_url
+
+        async with http_sender(settings) as sender:
+            log.info("simulating a CRM: signed webhooks to %s", ingest_url(settings))
+            yield sender.send_one
+    else:
+        from streams.producer import event_producer
+
+        async with event_producer(settings) as producer:
+            log.info("simulating into Kafka topic %s", settings.events_topic)
+            yield producer.send
 
 
 async def run_simulation(
@@ -21,20 +44,21 @@ async def run_simulation(
     duration_seconds: float | None,
     step_count: int | None,
     rng: random.Random,
+    via: Literal["kafka", "http"] = "kafka",
 ) -> int:
     simulator = FunnelSimulator(rng)
     loop = asyncio.get_running_loop()
     started = loop.time()
     steps = sent = 0
-    async with event_producer(settings) as producer:
-        log.info("simulating %.1f funnel steps/s into %s", rate_per_second, settings.events_topic)
+    async with _sender(settings, via) as send:
+        log.info("simulating %.1f funnel steps/s", rate_per_second)
         while True:
             if step_count is not None and steps >= step_count:
                 break
             if duration_seconds is not None and loop.time() - started >= duration_seconds:
                 break
             for raw in simulator.step(dt.datetime.now(dt.UTC)):
-                await producer.send(parse_event(raw))
+                await send(parse_event(raw))
                 sent += 1
             steps += 1
             next_at = started + steps / rate_per_second

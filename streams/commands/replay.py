@@ -13,19 +13,56 @@ from streams.settings import Settings
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.replay import replay_file
 
-    return asyncio.run(replay_file(settings, Path(args.file), skip_invalid=args.skip_invalid))
+    return asyncio.run(
+        replay_file(
+            settings,
+            Path(args.file),
+            skip_invalid=args.skip_invalid,
+            via=args.via,
+            fmt=args.format,
+            batch_size=args.batch_size,
+        )
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "replay",
-        help="send an NDJSON file of events to the events topic",
-        description="Validate every line of FILE (one JSON event per line), then send them "
-        "to Kafka with acks=all, with a progress bar. Nothing is sent if a line is bad, "
-        "unless --skip-invalid. Safe to run twice: event_id deduplicates.",
+        help="send an NDJSON or CSV file of events (validated first, progress bar)",
+        description="Validate every line of FILE (NDJSON: one JSON event per line; CSV: a "
+        "header row and one event per row, see README 'CSV layouts'), then send the events "
+        "to Kafka with acks=all, or with --via http as signed batches to POST /v1/events "
+        "(REVPULSE_INGEST_URL, default the local worker). Bad lines are reported as "
+        "file:line: field: problem, and nothing is sent unless --skip-invalid. Safe to run "
+        "twice: event_id deduplicates.",
     )
-    parser.add_argument("file", help="NDJSON file, one event per line")
+    parser.add_argument("file", help="NDJSON file (one event per line) or CSV file (.csv)")
     parser.add_argument(
         "--skip-invalid", action="store_true", help="send the valid lines even if some are bad"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("ndjson", "csv"),
+        default=None,
+        help="file format (default: csv for a .csv file, else ndjson)",
+    )
+    parser.add_argument(
+        "--via",
+        choices=("kafka", "http"),
+        default="kafka",
+        help="send to the events topic directly (default) or through the signed HTTP endpoint",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=1000,
+        help="events per HTTP request with --via http (default 1000)",
     )
     parser.set_defaults(handler=run)

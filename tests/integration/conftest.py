@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import servers
+from tests.integration.monitoring import monitored  # noqa: F401  (session fixture)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from streams.settings import Settings
 from streams.stack import ChildProcess, free_port, spawn
+
+# every test worker requires signed requests on POST /v1/events with this secret
+TEST_INGEST_SECRET = "test-ingest-secret-0123456789"
 
 
 def isolated_settings(kafka: str, redis: str, **overrides: Any) -> Settings:
@@ -36,18 +41,34 @@ def isolated_settings(kafka: str, redis: str, **overrides: Any) -> Settings:
         "lateness_seconds": 30 * 86400,
         "publish_interval_seconds": 0.3,
         "batch_within_seconds": 0.05,
+        "ingest_secrets": [TEST_INGEST_SECRET],
     }
     values.update(overrides)
     return Settings(**values)
 
 
+def _reveal(value: Any) -> Any:
+    """The settings dump with every SecretStr shown, so a child process gets the secrets."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list):
+        return [_reveal(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _reveal(item) for key, item in value.items()}
+    return value
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    for name, value in settings.model_dump(mode="json").items():
+    dumped = settings.model_dump(mode="json")
+    for name, value in dumped.items():
+        value = _reveal(getattr(settings, name)) if "secret" in name else value
         if isinstance(value, list | dict):
             text = json.dumps(value)
         elif name == "redis_url":
             text = settings.redis_url.get_secret_value()
+        elif value is None:
+            continue
         else:
             text = str(value)
         env[f"REVPULSE_{name.upper()}"] = text

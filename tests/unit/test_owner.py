@@ -134,3 +134,28 @@ def test_publications_yield_to_the_agents_when_computing_is_slow(
     subject.apply_batch(_json(lead("l2", "L2", "2026-03-01")))
     assert subject.publication(T0) is None  # at 3.0: only 1 s of the 2 s rest has passed
     assert subject.publication(T0) is not None  # at 5.0: rested; computed 5.0 to 6.0
+
+
+def test_an_undelivered_band_change_is_carried_to_the_next_publication() -> None:
+    subject = owner("event")
+    strong = _json(
+        lead("l0", "L0", "2026-03-01"),
+        contract("c0", "C0", "2026-03-01", lead_id="L0", recurring_value="1000000"),
+    )
+    subject.apply_batch(strong)
+    assert subject.publication(T0) is not None  # strong, no change yet
+    subject.published()
+    subject.rebuild([])
+    subject.apply_batch(_json(
+        lead("l1", "L1", "2026-03-02"),
+        contract("c1", "C1", "2026-03-02", lead_id="L1", recurring_value="100000"),
+    ))  # fmt: skip
+    first = subject.publication(T0)
+    assert first is not None and first.band_change is not None
+    subject.publish_failed()  # Redis was down
+    again = subject.publication(T0)
+    assert again is not None and again.band_change == first.band_change
+    subject.published()
+    subject.apply_batch(_json(lead("l2", "L2", "2026-03-03")))
+    later = subject.publication(T0)
+    assert later is not None and later.band_change is None

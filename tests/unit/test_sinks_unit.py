@@ -281,11 +281,11 @@ async def test_redis_sink_refuses_to_publish_before_start() -> None:
 
 
 def test_band_change_as_dict() -> None:
-    change = BandChange("strong", "moderate", D("979999.500000"), "30d", CLOCK)
+    change = BandChange("strong", "moderate", D("979999.5"), "30d", CLOCK)
     assert change.as_dict() == {
         "previous": "strong",
         "current": "moderate",
-        "value": "979999.500000",
+        "value": "979999.5",
         "window": "30d",
         "clock": "2024-03-31T18:30:00+00:00",
     }

@@ -1,0 +1,94 @@
+"""Readiness probes for /readyz: can this worker reach Kafka and Redis right now?"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaClient
+
+log = logging.getLogger(__name__)
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+class ReadinessProbes:
+    """One long-lived Kafka client and Redis connection, each asked one cheap question."""
+
+    def __init__(self, kafka_bootstrap: str, redis_url: str, client_id: str) -> None:
+        self._kafka_bootstrap = kafka_bootstrap
+        self._redis_url = redis_url
+        self._client_id = client_id
+        self._kafka: Any = None
+        self._redis: aioredis.Redis | None = None
+
+    async def kafka(self) -> str | None:
+        """None when a broker answered a metadata request, else what went wrong."""
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                if self._kafka is None:
+                    client = AIOKafkaClient(
+                        bootstrap_servers=self._kafka_bootstrap,
+                        client_id=f"{self._client_id}-readyz",
+                        request_timeout_ms=int(PROBE_TIMEOUT_SECONDS * 1000),
+                    )
+                    self._kafka = client
+                    await client.bootstrap()
+                metadata = await self._kafka.fetch_all_metadata()
+                if not metadata.brokers():
+                    return "no broker in the cluster metadata"
+        except Exception as error:  # any failure means "not reachable"
+            await self._close_kafka()
+            return f"unreachable: {type(error).__name__}"
+        return None
+
+    async def redis(self) -> str | None:
+        """None when Redis answered PING, else what went wrong (never the URL: it is a secret)."""
+        try:
+            if self._redis is None:
+                self._redis = aioredis.Redis.from_url(
+                    self._redis_url,
+                    socket_timeout=PROBE_TIMEOUT_SECONDS,
+                    socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
+                )
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                await self._redis.ping()
+        except Exception as error:
+            return f"unreachable: {type(error).__name__}"
+        return None
+
+    async def check(self) -> dict[str, str]:
+        """``{"kafka": "ok" | problem, "redis": "ok" | problem}``."""
+        kafka, redis = await asyncio.gather(self.kafka(), self.redis())
+        return {"kafka": kafka or "ok", "redis": redis or "ok"}
+
+    async def readiness(
+        self, recovery_done: bool, *, owns_ledger: bool
+    ) -> tuple[bool, dict[str, Any]]:
+        """The verdict of /readyz and its JSON body, naming every part that is not ready."""
+        parts = await self.check()
+        parts["recovery"] = "ok" if recovery_done else "table recovery in progress"
+        not_ready = sorted(name for name, state in parts.items() if state != "ok")
+        body: dict[str, Any] = {
+            "ready": not not_ready,
+            "not_ready": not_ready,
+            "recovery_done": recovery_done,
+            "owns_ledger": owns_ledger,
+            **parts,
+        }
+        return not not_ready, body
+
+    async def _close_kafka(self) -> None:
+        client, self._kafka = self._kafka, None
+        if client is not None:
+            try:
+                await client.close()
+            except Exception:
+                log.debug("closing the readiness Kafka client failed", exc_info=True)
+
+    async def close(self) -> None:
+        await self._close_kafka()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
