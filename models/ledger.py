@@ -69,10 +69,15 @@ def check_currency(event: Event, policy: MetricPolicy) -> None:
 class Ledger:
     """Accepted facts and their daily buckets. Pure: time is passed in."""
 
-    def __init__(self, policy: MetricPolicy) -> None:
+    def __init__(self, policy: MetricPolicy, sources: tuple[str, ...] = ("",)) -> None:
+        """``sources``: the input partitions. Each keeps its own watermark, and an event is
+        late only when it is older than the allowed lateness behind the slowest of them,
+        so a backfill read from several partitions at different speeds loses nothing."""
         self.policy = policy
         self.buckets = DailyBuckets()
-        self.watermark: dt.datetime | None = None
+        self.watermark: dt.datetime | None = None  # the largest occurred_at: the clock
+        self.sources = sources
+        self._source_marks: dict[str, dt.datetime] = {}
         self._seen: set[str] = set()
         self._leads: dict[str, list[LeadCreated]] = {}
         self._conversions: dict[str, list[LeadConverted]] = {}
@@ -86,18 +91,27 @@ class Ledger:
 
     # -- intake -----------------------------------------------------------------
 
-    def is_late(self, event: Event) -> bool:
-        return (
-            self.watermark is not None and event.occurred_at < self.watermark - self.policy.lateness
-        )
+    def lateness_mark(self) -> dt.datetime | None:
+        """The slowest source's watermark; None until every source has been seen."""
+        marks = [self._source_marks.get(source) for source in self.sources]
+        if any(mark is None for mark in marks):
+            return None
+        return min(mark for mark in marks if mark is not None)
 
-    def apply(self, event: Event) -> Outcome:
+    def is_late(self, event: Event) -> bool:
+        mark = self.lateness_mark()
+        return mark is not None and event.occurred_at < mark - self.policy.lateness
+
+    def apply(self, event: Event, source: str = "") -> Outcome:
         """Apply one validated event, unless it is a duplicate or later than allowed."""
         if event.event_id in self._seen:
             return Outcome.DUPLICATE
         if self.is_late(event):
             return Outcome.LATE
         self.restore(event)
+        mark = self._source_marks.get(source)
+        if mark is None or event.occurred_at > mark:
+            self._source_marks[source] = event.occurred_at
         return Outcome.APPLIED
 
     def restore(self, event: Event) -> None:

@@ -24,12 +24,13 @@ from models.ledger import check_currency
 from sinks.base import Publication, Sink
 from streams.ingest_http import register_ingest_routes
 from streams.ops_metrics import OpsMetrics, build_ops_metrics
-from streams.owner import LedgerOwner
+from streams.owner import BatchResult, LedgerOwner
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 LEDGER_KEY = b"ledger"
 ARRIVAL_HEADER = "revpulse-arrival-ms"
+SOURCE_HEADER = "revpulse-source-partition"
 # events per facts message (about 250 bytes each: well under Kafka's 1 MB message limit)
 INTAKE_BATCH_EVENTS = 500
 # events per ledger-log changelog record
@@ -76,7 +77,13 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     )
     ops = build_ops_metrics(registry)
     ingest = register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
-    owner = LedgerOwner(policy, settings.clock, settings.band_window, publish_share=0.25)
+    owner = LedgerOwner(
+        policy,
+        settings.clock,
+        settings.band_window,
+        publish_share=0.25,
+        sources=tuple(str(partition) for partition in range(settings.partitions)),
+    )
 
     events_topic = app.topic(
         settings.events_topic, partitions=settings.partitions,
@@ -109,8 +116,9 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             INTAKE_BATCH_EVENTS, within=settings.batch_within_seconds
         ):
             ops.last_event.set(time.time())
-            lines: list[bytes] = []
-            arrivals: list[bytes] = []
+            # per source partition: the ledger keeps a watermark for each
+            lines: dict[int, list[bytes]] = {}
+            arrivals: dict[int, list[bytes]] = {}
             for event in batch:
                 message = event.message
                 try:
@@ -126,13 +134,17 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                     )
                     continue
                 ops.consumed.labels(parsed.type).inc()
-                lines.append(event_to_json(parsed).encode())
-                arrivals.append(str(int(message.timestamp * 1000)).encode())
-            if lines:
+                lines.setdefault(message.partition, []).append(event_to_json(parsed).encode())
+                arrival = str(int(message.timestamp * 1000)).encode()
+                arrivals.setdefault(message.partition, []).append(arrival)
+            for partition, partition_lines in lines.items():
                 await facts_topic.send(
                     key=LEDGER_KEY,
-                    value=b"\n".join(lines),
-                    headers=[(ARRIVAL_HEADER, b",".join(arrivals))],
+                    value=b"\n".join(partition_lines),
+                    headers=[
+                        (ARRIVAL_HEADER, b",".join(arrivals[partition])),
+                        (SOURCE_HEADER, str(partition).encode()),
+                    ],
                 )
             yield None
 
@@ -157,12 +169,14 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             within=settings.batch_within_seconds,
         ):
             rebuild_if_needed()
-            lines = [line for event in batch for line in event.value.split(b"\n") if line]
-            result = owner.apply_batch(lines)
+            result = BatchResult()
             for event in batch:
-                header = dict(event.message.headers or []).get(ARRIVAL_HEADER)
-                if header:
-                    owner.arrivals_seconds.extend(int(ms) / 1000 for ms in header.split(b","))
+                headers = dict(event.message.headers or [])
+                lines = [line for line in event.value.split(b"\n") if line]
+                source = headers.get(SOURCE_HEADER, b"").decode()
+                owner.apply_batch(lines, source, into=result)
+                if arrivals := headers.get(ARRIVAL_HEADER):
+                    owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
             for value, error in result.invalid:
                 await dead_letters.send(
                     value=value, headers=[("revpulse-reason", str(error).encode())]

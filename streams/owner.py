@@ -40,10 +40,12 @@ class LedgerOwner:
         clock_mode: Literal["wall", "event"],
         band_window: str,
         publish_share: float | None = None,
+        sources: tuple[str, ...] = ("",),
     ) -> None:
         """``publish_share``: the most of the worker's time computing publications may take
         (a large book makes them slow, and they run on the agents' event loop)."""
         self.policy = policy
+        self.sources = sources
         self.clock_mode = clock_mode
         self.band_window = band_window
         self.ledger: Ledger | None = None
@@ -70,7 +72,7 @@ class LedgerOwner:
 
     def rebuild(self, logged_batches: Iterable[bytes]) -> int:
         """A fresh ledger from the changelog: each value is NDJSON of accepted events."""
-        ledger = Ledger(self.policy)
+        ledger = Ledger(self.policy, self.sources)
         for batch in logged_batches:
             for line in batch.splitlines():
                 if line.strip():
@@ -80,16 +82,19 @@ class LedgerOwner:
         self.needs_full_state = True
         return ledger.accepted_count
 
-    def apply_batch(self, values: list[bytes]) -> BatchResult:
+    def apply_batch(
+        self, values: list[bytes], source: str = "", into: BatchResult | None = None
+    ) -> BatchResult:
+        """Apply canonical events read from one input ``source`` (partition)."""
         assert self.ledger is not None, "rebuild() first"
-        result = BatchResult()
+        result = BatchResult() if into is None else into
         for value in values:
             try:
                 event = parse_canonical_event(value)
             except InvalidEventError as error:
                 result.invalid.append((value, error))
                 continue
-            outcome = self.ledger.apply(event)
+            outcome = self.ledger.apply(event, source)
             if outcome is Outcome.APPLIED:
                 result.accepted.append(value)
                 result.applied.append(event)

@@ -388,7 +388,8 @@ def monitored_stack(kafka: str, work_dir: Path) -> Iterator[Monitored]:
         client = redis.Redis.from_url(redis_url)
         stack.callback(client.close)
         # 7 days of allowed lateness (the default), so LATE_AND_NEW has a late event
-        settings = isolated_settings(kafka, redis_url, lateness_seconds=7 * 86400)
+        # one partition: the lateness mark is the watermark of the only source
+        settings = isolated_settings(kafka, redis_url, lateness_seconds=7 * 86400, partitions=1)
         worker = start_worker(settings, work_dir, "monitored-worker")
         stack.callback(worker.stop)
         receiver = stack.enter_context(run_receiver())

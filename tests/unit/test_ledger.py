@@ -383,3 +383,31 @@ def test_prune_drops_days_past_retention() -> None:
     ledger.prune(day("2024-05-01"))
     assert ledger.buckets.total("spend", ALL, everything) == 0
     assert ledger.buckets.segments("spend") == set()
+
+
+def test_each_source_keeps_its_own_watermark_for_lateness() -> None:
+    from models.ledger import Ledger, Outcome
+    from models.policy import MetricPolicy
+    from tests.unit.builders import lead
+
+    ledger = Ledger(MetricPolicy(), sources=("0", "1"))
+    # source 0 races ahead; source 1 has not spoken: nothing can be judged late yet
+    assert ledger.apply(lead("a", "A", "2026-06-01"), "0") is Outcome.APPLIED
+    assert ledger.lateness_mark() is None
+    assert ledger.apply(lead("b", "B", "2026-01-01"), "1") is Outcome.APPLIED
+    # the mark is the slowest source's watermark: January, not June
+    assert ledger.lateness_mark() is not None
+    assert ledger.lateness_mark().date().isoformat() == "2026-01-01"  # type: ignore[union-attr]
+    assert ledger.apply(lead("c", "C", "2025-12-28"), "0") is Outcome.APPLIED  # 4 days behind
+    assert ledger.apply(lead("d", "D", "2025-12-20"), "0") is Outcome.LATE  # 12 days behind
+    assert ledger.watermark is not None and ledger.watermark.month == 6  # the clock: the max
+
+
+def test_a_single_source_is_the_plain_watermark_rule() -> None:
+    from models.ledger import Ledger, Outcome
+    from models.policy import MetricPolicy
+    from tests.unit.builders import lead
+
+    ledger = Ledger(MetricPolicy())
+    assert ledger.apply(lead("a", "A", "2026-06-01")) is Outcome.APPLIED
+    assert ledger.apply(lead("b", "B", "2026-05-20")) is Outcome.LATE
