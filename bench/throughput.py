@@ -235,9 +235,11 @@ def run_pipeline(
         if elapsed <= 0:  # everything arrived within one poll: count from ready instead
             elapsed = timeline.all_applied - ready
         report.set("pipeline_events_per_second", count / elapsed, "events/s")
-        if timeline.all_consumed is not None and timeline.all_consumed > started:
-            rate = count / (timeline.all_consumed - started)
-            report.set("intake_events_per_second", rate, "events/s")
+        if timeline.all_consumed is not None:
+            consumed_seconds = timeline.all_consumed - started
+            if consumed_seconds <= 0:  # all read within one poll: count from ready instead
+                consumed_seconds = timeline.all_consumed - ready
+            report.set("intake_events_per_second", count / consumed_seconds, "events/s")
         report.counters["after_backlog"] = counters(worker.samples())
         report.info["backlog_trace_seconds_consumed_applied"] = timeline.trace
 
