@@ -12,12 +12,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from models.band import Band
 from models.errors import InvalidEventError, SinkUnavailableError
 from models.events import event_to_json, parse_event_bytes
 from models.ledger import check_currency
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 LEDGER_KEY = b"ledger"
 ARRIVAL_HEADER = "revpulse-arrival-ms"
 SOURCE_HEADER = "revpulse-source-partition"
+BAND_KEY = b"band"  # ledger-log key of the last delivered band
+BANDS = (b"strong", b"moderate", b"under")
 # events per facts message (about 250 bytes each: well under Kafka's 1 MB message limit)
 INTAKE_BATCH_EVENTS = 500
 # events per ledger-log changelog record
@@ -155,7 +158,12 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     def rebuild_if_needed() -> None:
         if owner.ready:
             return
-        count = owner.rebuild(value for _key, value in sorted(ledger_log.data.items()))
+        logged = dict(ledger_log.data.items())
+        band = logged.pop(BAND_KEY, None)
+        count = owner.rebuild(
+            (value for _key, value in sorted(logged.items())),
+            band=cast(Band, band.decode()) if band in BANDS else None,
+        )
         ops.ledger_recovered.set(1)
         ops.rebuilt_events.set(count)
         log.info("ledger rebuilt from its changelog: %d accepted events", count)
@@ -232,6 +240,12 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         if not delivered:
             return  # a band change stays with the owner until every sink took it
         owner.published()
+        if publication.band is not None and ledger_log.data.get(BAND_KEY) != (
+            band := publication.band.encode()
+        ):
+            # kept with the ledger, so the next owner knows the band it takes over
+            ledger_log.data[BAND_KEY] = band
+            await ledger_log.send_changelog(0, BAND_KEY, band)
         if publication.band_change is not None:
             ops.band_changes.labels(publication.band_change.current).inc()
             body = json.dumps(publication.band_change.as_dict()).encode()

@@ -70,8 +70,12 @@ class LedgerOwner:
         self.band = None
         self.arrivals_seconds.clear()
 
-    def rebuild(self, logged_batches: Iterable[bytes]) -> int:
-        """A fresh ledger from the changelog: each value is NDJSON of accepted events."""
+    def rebuild(self, logged_batches: Iterable[bytes], band: Band | None = None) -> int:
+        """A fresh ledger from the changelog: each value is NDJSON of accepted events.
+
+        ``band`` is the last band delivered before, so a change across a restart or a
+        hand-over is still an alert."""
+        self.band = band
         ledger = Ledger(self.policy, self.sources)
         for batch in logged_batches:
             for line in batch.splitlines():

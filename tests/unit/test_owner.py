@@ -108,7 +108,7 @@ def test_band_changes_with_hysteresis(
     subject = owner("event")
     for index, acv in enumerate(acv_values):
         # replace the only marketing contract: a new ledger per value keeps the mean exact
-        subject.rebuild([])  # the band state stays with the owner
+        subject.rebuild([], band=subject.band)  # the band carries over, as from the log
         day = f"2026-03-{index + 1:02d}"
         subject.apply_batch(_json(
             lead(f"l{index}", f"L{index}", day),
@@ -125,7 +125,7 @@ def test_publications_yield_to_the_agents_when_computing_is_slow(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     subject = LedgerOwner(MetricPolicy(), "event", "30d", publish_share=0.5)  # type: ignore[arg-type]
-    subject.rebuild([])
+    subject.rebuild([], band=subject.band)
     # (check, start, end) readings; the first publication takes 2 s
     readings = iter([0.0, 0.0, 2.0, 3.0, 5.0, 5.0, 6.0])
     monkeypatch.setattr("streams.owner.time.monotonic", lambda: next(readings))
@@ -145,7 +145,7 @@ def test_an_undelivered_band_change_is_carried_to_the_next_publication() -> None
     subject.apply_batch(strong)
     assert subject.publication(T0) is not None  # strong, no change yet
     subject.published()
-    subject.rebuild([])
+    subject.rebuild([], band=subject.band)
     subject.apply_batch(_json(
         lead("l1", "L1", "2026-03-02"),
         contract("c1", "C1", "2026-03-02", lead_id="L1", recurring_value="100000"),
@@ -159,3 +159,18 @@ def test_an_undelivered_band_change_is_carried_to_the_next_publication() -> None
     subject.apply_batch(_json(lead("l2", "L2", "2026-03-03")))
     later = subject.publication(T0)
     assert later is not None and later.band_change is None
+
+
+def test_the_band_from_before_a_restart_makes_a_change_an_alert() -> None:
+    subject = LedgerOwner(MetricPolicy(), "event", "30d")  # type: ignore[arg-type]
+    subject.rebuild([], band="strong")  # the band the previous owner delivered
+    subject.apply_batch(_json(
+        lead("l1", "L1", "2026-03-02"),
+        contract("c1", "C1", "2026-03-02", lead_id="L1", recurring_value="100000"),
+    ))  # fmt: skip
+    publication = subject.publication(T0)
+    assert publication is not None and publication.band_change is not None
+    assert (publication.band_change.previous, publication.band_change.current) == (
+        "strong",
+        "under",
+    )
