@@ -51,4 +51,9 @@ class Sink(Protocol):
 
     async def publish(self, publication: Publication) -> None: ...
 
+    async def withdraw(self) -> None:
+        """This worker no longer owns the ledger: stop serving what it published, if the
+        sink serves it from this process (Prometheus); shared stores keep it."""
+        ...
+
     async def close(self) -> None: ...

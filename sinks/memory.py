@@ -12,12 +12,16 @@ class MemorySink:
         self.publications: list[Publication] = []
         self.started = False
         self.closed = False
+        self.withdrawn = False
 
     async def start(self) -> None:
         self.started = True
 
     async def publish(self, publication: Publication) -> None:
         self.publications.append(publication)
+
+    async def withdraw(self) -> None:
+        self.withdrawn = True
 
     async def close(self) -> None:
         self.closed = True

@@ -38,7 +38,7 @@ class PublicationCollector(Collector):
         self._currency = reporting_currency
         self._latest: Publication | None = None
 
-    def update(self, publication: Publication) -> None:
+    def update(self, publication: Publication | None) -> None:
         self._latest = publication
 
     def collect(self) -> Iterator[Metric]:
@@ -106,6 +106,10 @@ class PrometheusSink:
 
     async def publish(self, publication: Publication) -> None:
         self._collector.update(publication)
+
+    async def withdraw(self) -> None:
+        """Another worker publishes now: export no business gauges from here."""
+        self._collector.update(None)
 
     async def close(self) -> None:
         self._registry.unregister(self._collector)

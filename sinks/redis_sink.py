@@ -102,6 +102,10 @@ class RedisSink:
         if gone and not delta.full:
             pipe.hdel(keys.state_buckets, *gone)
 
+    async def withdraw(self) -> None:
+        """Redis is shared: the new owner overwrites what is there. Forget our copy."""
+        self._last = None
+
     async def _read_current(self) -> dict[str, str]:
         """What an earlier run left, so series that became undefined get removed."""
         assert self._client is not None

@@ -211,6 +211,8 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             if owner.ready:
                 log.info("ledger partition moved to another worker")
                 owner.drop()
+                for sink in sinks:
+                    await sink.withdraw()
             return
         if not owner.ready and recovery_done():
             rebuild_if_needed()

@@ -59,6 +59,25 @@ def test_two_workers_publish_the_figures_of_one(kafka: str, redis_url: str, tmp_
             for w in workers
         ]
         assert sorted(arr_samples, key=lambda v: v is not None) == [None, 16000]
+
+        # the owner crashes: the other worker takes the ledger over from its changelog
+        owner, survivor = (first, second) if _owner_flag(first) == 1 else (second, first)
+        owner.kill()
+        more_spend = dict(SCENARIO[9], event_id="e11", data={**SCENARIO[9]["data"], "amount": 500})
+        asyncio.run(send(settings, [*SCENARIO, more_spend], []))
+        wait_for(
+            lambda: (
+                _owner_flag(survivor) == 1
+                and redis_values(settings).get(("spend", "30d", "all", "all")) == 4500
+            ),
+            timeout_seconds=120,
+            what="the survivor owns the ledger and applied the new spend",
+        )
+        values = redis_values(settings)
+        for series, expected in EXPECTED.items():
+            if series[0] not in ("spend", "cac"):
+                assert values.get(series) == expected, series
+        assert values[("cac", "30d", "all", "all")] == 2250  # 4,500 / 2 new customers
     finally:
         for worker in workers:
             worker.stop()

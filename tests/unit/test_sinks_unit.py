@@ -289,3 +289,20 @@ def test_band_change_as_dict() -> None:
         "window": "30d",
         "clock": "2024-03-31T18:30:00+00:00",
     }
+
+
+async def test_prometheus_withdraw_stops_exporting_business_gauges() -> None:
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry, "USD")
+    await sink.publish(publication(RATE, ARR))
+    arr = {"window": "point", "origin": "all", "channel": "all"}
+    assert registry.get_sample_value("revpulse_arr", arr) == 1708000
+    await sink.withdraw()  # the ledger moved to another worker
+    assert registry.get_sample_value("revpulse_arr", arr) is None
+    assert generate_latest(registry) == b""
+
+
+async def test_memory_sink_records_a_withdraw() -> None:
+    sink = MemorySink()
+    await sink.withdraw()
+    assert sink.withdrawn
