@@ -154,4 +154,5 @@ def counters(samples: Samples) -> dict[str, float]:
         "late": total(samples, "revpulse_events_late_total"),
         "ledger": total(samples, "revpulse_ledger_events"),
         "sink_errors": total(samples, "revpulse_sink_errors_total"),
+        "resident_memory_mib": total(samples, "process_resident_memory_bytes") / 2**20,
     }

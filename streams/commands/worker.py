@@ -10,7 +10,7 @@ from streams.settings import Settings
 
 
 def run(settings: Settings, _args: argparse.Namespace) -> int:
-    from prometheus_client import CollectorRegistry, disable_created_metrics
+    from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 
     from sinks.base import Sink
     from sinks.prometheus_sink import PrometheusSink
@@ -23,6 +23,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings))
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, cpu seconds, fds
     sinks: list[Sink] = [
         RedisSink(
             settings.redis_url.get_secret_value(),
