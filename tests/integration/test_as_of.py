@@ -13,8 +13,8 @@ import pytest
 
 from models.events import parse_event
 from streams.simulator import FunnelSimulator
-from tests.integration.scenario import SCENARIO
-from tests.integration.test_end_to_end import prometheus_values, redis_values, send
+from tests.integration.scenario import EXPECTED, SCENARIO
+from tests.integration.test_end_to_end import prometheus_values, send, wait_for_figures
 from tests.integration.workers import isolated_settings, run_cli, start_worker, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,7 +29,7 @@ def test_as_of_answers_past_present_and_future(kafka: str, redis_url: str, tmp_p
     worker = start_worker(settings, tmp_path)
     try:
         asyncio.run(send(settings, SCENARIO, []))
-        wait_for(lambda: redis_values(settings).get(("spend", "30d", "all", "all")) == 4000)
+        wait_for_figures(settings, EXPECTED)
     finally:
         worker.stop()
 

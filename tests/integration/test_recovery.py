@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration.scenario import EXPECTED, SCENARIO
-from tests.integration.test_end_to_end import prometheus_values, redis_values, send
+from tests.integration.test_end_to_end import (
+    prometheus_values,
+    redis_values,
+    send,
+    wait_for_figures,
+)
 from tests.integration.workers import WorkerHandle, isolated_settings, start_worker, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -47,9 +52,7 @@ def test_crash_and_restart_keeps_exact_figures(kafka: str, redis_url: str, tmp_p
             return values.get(("spend", "30d", "all", "all")) == 4000
 
         wait_for(caught_up, timeout_seconds=90, what="spend 4,000 after the restart")
-        values = redis_values(settings)
-        for series, expected in EXPECTED.items():
-            assert values.get(series) == expected, series
+        wait_for_figures(settings, EXPECTED)
         samples = prometheus_values(second.metrics_text())
         assert samples[("revpulse_ledger_recovered", ())] == 1
         assert samples[("revpulse_events_duplicate_total", (("type", "lead.created"),))] >= 4
