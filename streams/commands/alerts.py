@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sinks.redis_keys import RedisKeys, text
+from streams.commands.table import format_amount, render_table
 from streams.settings import Settings
 
 
@@ -61,10 +62,9 @@ async def read_band_changes(url: str, keys: RedisKeys, count: int) -> list[BandC
 
 def _money(value: str) -> str:
     try:
-        amount = Decimal(value)
+        return format_amount(Decimal(value))
     except InvalidOperation:
         return value
-    return f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
 
 
 def _positive(value: str) -> int:
@@ -86,15 +86,7 @@ def table_lines(entries: list[BandChangeEntry]) -> list[str]:
         )
         for entry in entries
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [
-            cell.rjust(width) if i == 3 else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return lines
+    return render_table(header, rows, right=frozenset({3}))
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

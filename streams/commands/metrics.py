@@ -13,6 +13,7 @@ from typing import Any
 from models.series import MetricPoint
 from sinks.codec import point_to_dict
 from sinks.redis_keys import RedisKeys
+from streams.commands.table import format_amount, render_table
 from streams.settings import Settings
 
 
@@ -28,19 +29,15 @@ def _human(metric: str, value: Decimal | None) -> str:
         return "undefined"
     if metric.endswith("rate"):
         return f"{value * 100:.2f} %"
-    if value == value.to_integral_value():
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+    return format_amount(value)
 
 
 def print_table(points: list[MetricPoint], header_line: str) -> None:
     print(header_line)
     header = ("metric", "window", "origin", "channel", "value")
     rows = [(p.metric, p.window, p.origin, p.channel, _human(p.metric, p.value)) for p in points]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
-        print("  ".join([*cells, row[-1].rjust(widths[-1])]))
+    for line in render_table(header, rows, right=frozenset({4})):
+        print(line)
 
 
 def _as_of_points(settings: Settings, as_of: dt.date) -> list[MetricPoint]:
