@@ -27,6 +27,7 @@ from streams.ingest_http import register_ingest_routes
 from streams.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.owner import BatchResult, LedgerOwner
 from streams.settings import Settings
+from streams.transport import RevpulseApp
 
 log = logging.getLogger(__name__)
 LEDGER_KEY = b"ledger"
@@ -61,8 +62,9 @@ def _headers(reason: str, message: Any) -> list[tuple[str, bytes]]:
 def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegistry) -> Service:
     policy = settings.policy()
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = RevpulseApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         datadir=str(settings.data_dir / "faust"),

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(2000, ge=1)
     batch_within_seconds: float = Field(0.2, gt=0)
     publish_interval_seconds: float = Field(1.0, gt=0)
+    fetch_max_wait_ms: int = Field(100, ge=0, le=30_000)
     session_timeout_seconds: float = Field(10.0, ge=6)
     clock: Literal["wall", "event"] = "wall"
 
