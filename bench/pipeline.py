@@ -155,4 +155,20 @@ def counters(samples: Samples) -> dict[str, float]:
         "ledger": total(samples, "revpulse_ledger_events"),
         "sink_errors": total(samples, "revpulse_sink_errors_total"),
         "resident_memory_mib": total(samples, "process_resident_memory_bytes") / 2**20,
+        "full_gc_collections": labelled(samples, "python_gc_collections_total", generation="2"),
+        "publishes": labelled(samples, "revpulse_publish_duration_seconds_count", step="compute"),
+        **{
+            f"publish_{step}_mean_ms": 1000
+            * labelled(samples, "revpulse_publish_duration_seconds_sum", step=step)
+            / max(1.0, labelled(samples, "revpulse_publish_duration_seconds_count", step=step))
+            for step in ("compute", "redis", "prometheus")
+        },
     }
+
+
+def labelled(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of a series over the label sets that include ``labels`` (0 when absent)."""
+    wanted = set(labels.items())
+    return sum(
+        value for (sample, have), value in samples.items() if sample == name and wanted <= set(have)
+    )

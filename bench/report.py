@@ -145,7 +145,10 @@ def render_table(report: Report) -> str:
             f"    ({growth['points']} points; {growth['contracts']:,} contracts in the book)",
         ]
     for phase, figures in report.counters.items():
-        text = ", ".join(f"{key}={value:,.0f}" for key, value in figures.items())
+        text = ", ".join(
+            f"{key}={value:,.1f}" if key.endswith("_ms") else f"{key}={value:,.0f}"
+            for key, value in figures.items()
+        )
         lines.append(f"  worker counters {phase.replace('_', ' ')}: {text}")
     lines.append(
         f"  latency observations: {report.figures.get('latency_observations', (0, ''))[0]:,.0f}"

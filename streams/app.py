@@ -218,9 +218,11 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             return
         if not owner.ready and recovery_done():
             rebuild_if_needed()
+        started = time.perf_counter()
         publication = owner.publication(dt.datetime.now(dt.UTC))
         if publication is None:
             return
+        ops.publish_seconds.labels("compute").observe(time.perf_counter() - started)
         if owner.ledger is not None:
             ops.ledger_events.set(owner.ledger.accepted_count)
         await _publish(publication)
@@ -228,6 +230,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     async def _publish(publication: Publication) -> None:
         delivered = True
         for sink in sinks:
+            started = time.perf_counter()
             try:
                 await sink.publish(publication)
             except SinkUnavailableError as error:
@@ -237,6 +240,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 delivered = False
             else:
                 ops.sink_last_success.labels(sink.name).set(time.time())
+                ops.publish_seconds.labels(sink.name).observe(time.perf_counter() - started)
         now = time.time()
         for arrival in owner.arrivals_seconds:
             ops.latency.observe(max(0.0, now - arrival))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+PUBLISH_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class OpsMetrics:
     duplicates: Counter
     late: Counter
     latency: Histogram
+    publish_seconds: Histogram
     consumer_lag: Gauge
     sink_errors: Counter
     sink_last_success: Gauge
@@ -44,6 +46,13 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
             "revpulse_event_to_publish_latency_seconds",
             "From the event's arrival in Kafka to the publish that includes it",
             buckets=LATENCY_BUCKETS_SECONDS,
+            registry=registry,
+        ),
+        publish_seconds=Histogram(
+            "revpulse_publish_duration_seconds",
+            "Time one publish took, by step: computing the points, then each sink",
+            ("step",),
+            buckets=PUBLISH_BUCKETS_SECONDS,
             registry=registry,
         ),
         consumer_lag=Gauge(

@@ -10,7 +10,12 @@ from streams.settings import Settings
 
 
 def run(settings: Settings, _args: argparse.Namespace) -> int:
-    from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
+    from prometheus_client import (
+        CollectorRegistry,
+        GCCollector,
+        ProcessCollector,
+        disable_created_metrics,
+    )
 
     from sinks.base import Sink
     from sinks.prometheus_sink import PrometheusSink
@@ -24,6 +29,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, cpu seconds, fds
+    GCCollector(registry=registry)  # python_gc_collections_total by generation
     sinks: list[Sink] = [
         RedisSink(
             settings.redis_url.get_secret_value(),

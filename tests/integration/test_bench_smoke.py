@@ -67,6 +67,9 @@ def test_quick_bench_reports_every_figure() -> None:
     assert after["rejected"] == after["late"] == after["duplicates"] == 0
     at_end = report["counters"]["at_end"]
     assert at_end["ledger"] == 2000 + report["figures"]["steady_sent_events"]["value"]
+    # the worker times its publishes, by step
+    assert at_end["publishes"] > 0
+    assert at_end["publish_compute_mean_ms"] > 0 and at_end["publish_redis_mean_ms"] > 0
 
 
 def test_help_describes_the_options() -> None:
