@@ -111,6 +111,7 @@ for counter in ("events_consumed", "events_rejected", "events_duplicate", "event
                 "sink_errors"):
     exported.add(f"revpulse_{counter}_total")
 exported |= {f"revpulse_event_to_publish_latency_seconds_{s}" for s in ("bucket", "sum", "count")}
+exported |= {f"revpulse_publish_duration_seconds_{s}" for s in ("bucket", "sum", "count")}
 missing = []
 for metric in CATALOGUE:
     gauge = f"revpulse_{metric.name}" + ("_ratio" if metric.kind == "ratio" else "")
