@@ -27,14 +27,11 @@ from models.events import (
     LeadCreated,
     SpendRecorded,
 )
+from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
 from models.policy import MetricPolicy
 from models.state import StateDelta
 
 Contribution = tuple[str, tuple[str, str], dt.date, Decimal]
-
-
-def _churn(event: CustomerChurned) -> Churn:
-    return Churn(event.data.account_id, event.data.contract_id, event.effective_date)
 
 
 class Outcome(enum.Enum):
@@ -43,14 +40,14 @@ class Outcome(enum.Enum):
     LATE = "late"
 
 
-def _rank(event: Event) -> tuple[dt.datetime, str]:
-    return (event.occurred_at, event.event_id)
+F = TypeVar("F", LeadFact, ConversionFact, ContractFact)
 
 
-E = TypeVar("E", LeadCreated, LeadConverted, ContractSigned)
+def _rank(fact: LeadFact | ConversionFact | ContractFact | ChurnFact) -> Rank:
+    return fact.rank
 
 
-def _winner(candidates: list[E]) -> E | None:
+def _winner(candidates: list[F]) -> F | None:
     return min(candidates, key=_rank) if candidates else None
 
 
@@ -79,15 +76,15 @@ class Ledger:
         self.sources = sources
         self._source_marks: dict[str, dt.datetime] = {}
         self._seen: set[str] = set()
-        self._leads: dict[str, list[LeadCreated]] = {}
-        self._conversions: dict[str, list[LeadConverted]] = {}
-        self._contracts: dict[str, list[ContractSigned]] = {}
+        self._leads: dict[str, list[LeadFact]] = {}
+        self._conversions: dict[str, list[ConversionFact]] = {}
+        self._contracts: dict[str, list[ContractFact]] = {}
         self._contracts_by_lead: dict[str, set[str]] = {}
-        self._churns: list[CustomerChurned] = []
+        self._churns: list[ChurnFact] = []
         self._touched_contracts: set[str] = set()
         self._booked: dict[str, BookedContract] = {}
         self._book: list[BookEntry] | None = None  # cached until a contract or churn changes
-        self._new_churns: list[CustomerChurned] = []
+        self._new_churns: list[ChurnFact] = []
 
     # -- intake -----------------------------------------------------------------
 
@@ -124,23 +121,48 @@ class Ledger:
             self.watermark = event.occurred_at
         match event:
             case LeadCreated():
+                lead = self._lead_fact(event)
                 self._change_lead(
-                    event.data.lead_id,
-                    lambda: self._leads.setdefault(event.data.lead_id, []).append(event),
+                    lead.lead_id, lambda: self._leads.setdefault(lead.lead_id, []).append(lead)
                 )
             case LeadConverted():
+                conversion = ConversionFact(
+                    event.event_id, event.occurred_at, event.occurred_day, event.data.lead_id
+                )
                 self._change_lead(
-                    event.data.lead_id,
-                    lambda: self._conversions.setdefault(event.data.lead_id, []).append(event),
+                    conversion.lead_id,
+                    lambda: self._conversions.setdefault(conversion.lead_id, []).append(conversion),
                 )
             case ContractSigned():
-                self._add_contract(event)
+                self._add_contract(self._contract_fact(event))
             case CustomerChurned():
-                self._churns.append(event)
-                self._new_churns.append(event)
+                data = event.data
+                churn = ChurnFact(
+                    event.event_id, event.occurred_at, event.occurred_day,
+                    Churn(data.account_id, data.contract_id, event.effective_date),
+                )  # fmt: skip
+                self._churns.append(churn)
+                self._new_churns.append(churn)
                 self._book = None
             case SpendRecorded():
                 self._add(self._spend_contributions(event), +1)
+
+    def _lead_fact(self, event: LeadCreated) -> LeadFact:
+        data = event.data
+        value = data.estimated_value
+        return LeadFact(
+            event.event_id, event.occurred_at, event.occurred_day, data.lead_id, data.origin,
+            data.channel, None if value is None else money.quantize_money(value),
+        )  # fmt: skip
+
+    def _contract_fact(self, event: ContractSigned) -> ContractFact:
+        data = event.data
+        acv, tcv, arr = self.contract_values(event)
+        return ContractFact(
+            event.event_id, event.occurred_at, event.occurred_day, data.contract_id,
+            data.account_id, data.lead_id, data.origin, data.channel, data.kind,
+            data.start_date, data.term_months, acv, tcv, arr,
+        )  # fmt: skip
 
     @property
     def accepted_count(self) -> int:
@@ -159,7 +181,7 @@ class Ledger:
             found.extend(self._conversion_contributions(conversion))
         for contract_id in sorted(self._contracts_by_lead.get(lead_id, set())):
             contract = _winner(self._contracts[contract_id])
-            if contract is not None and contract.data.lead_id == lead_id:
+            if contract is not None and contract.lead_id == lead_id:
                 found.extend(self._contract_contributions(contract))
         return found
 
@@ -168,20 +190,20 @@ class Ledger:
         mutate()
         self._add(self._lead_group(lead_id), +1)
 
-    def _add_contract(self, event: ContractSigned) -> None:
-        contract_id = event.data.contract_id
+    def _add_contract(self, fact: ContractFact) -> None:
+        contract_id = fact.contract_id
         self._touched_contracts.add(contract_id)
         old = _winner(self._contracts.get(contract_id, []))
         if old is not None:
             self._add(self._contract_contributions(old), -1)
-        self._contracts.setdefault(contract_id, []).append(event)
-        if event.data.lead_id is not None:
-            self._contracts_by_lead.setdefault(event.data.lead_id, set()).add(contract_id)
+        self._contracts.setdefault(contract_id, []).append(fact)
+        if fact.lead_id is not None:
+            self._contracts_by_lead.setdefault(fact.lead_id, set()).add(contract_id)
         new = _winner(self._contracts[contract_id])
         assert new is not None
         self._add(self._contract_contributions(new), +1)
         if new is not old:
-            self._booked[contract_id] = self._booked_from(new)
+            self._booked[contract_id] = new.booked()
             self._book = None
 
     # -- what each fact adds ----------------------------------------------------
@@ -190,26 +212,32 @@ class Ledger:
         lead = _winner(self._leads.get(lead_id, [])) if lead_id is not None else None
         if lead is None:
             return UNKNOWN, UNKNOWN
-        return lead.data.origin, lead.data.channel
+        return lead.origin, lead.channel
 
     def contract_attribution(self, contract: ContractSigned) -> tuple[str, str]:
-        lead_origin, lead_channel = self.lead_attribution(contract.data.lead_id)
-        return contract.data.origin or lead_origin, contract.data.channel or lead_channel
+        data = contract.data
+        return self._attribution(data.lead_id, data.origin, data.channel)
+
+    def _attribution(
+        self, lead_id: str | None, origin: str | None, channel: str | None
+    ) -> tuple[str, str]:
+        """The contract's own origin and channel, else its lead's, else unknown."""
+        lead_origin, lead_channel = self.lead_attribution(lead_id)
+        return origin or lead_origin, channel or lead_channel
 
     def _lead_contributions(self, lead_id: str) -> Iterator[Contribution]:
         lead = _winner(self._leads.get(lead_id, []))
         if lead is None:
             return
-        for segment in segments_of(lead.data.origin, lead.data.channel):
-            yield "leads", segment, lead.occurred_day, Decimal(1)
-            if lead.data.estimated_value is not None:
-                value = money.quantize_money(lead.data.estimated_value)
-                yield "lead_value", segment, lead.occurred_day, value
+        for segment in segments_of(lead.origin, lead.channel):
+            yield "leads", segment, lead.day, Decimal(1)
+            if lead.estimated_value is not None:
+                yield "lead_value", segment, lead.day, lead.estimated_value
 
-    def _conversion_contributions(self, event: LeadConverted) -> Iterator[Contribution]:
-        origin, channel = self.lead_attribution(event.data.lead_id)
+    def _conversion_contributions(self, conversion: ConversionFact) -> Iterator[Contribution]:
+        origin, channel = self.lead_attribution(conversion.lead_id)
         for segment in segments_of(origin, channel):
-            yield "conversions", segment, event.occurred_day, Decimal(1)
+            yield "conversions", segment, conversion.day, Decimal(1)
 
     def contract_values(self, event: ContractSigned) -> tuple[Decimal, Decimal, Decimal]:
         """ACV, TCV and ARR contribution of a contract, in the reporting currency."""
@@ -228,16 +256,16 @@ class Ledger:
         )
         return acv, money.tcv(recurring, fees), money.arr_contribution(recurring, data.term_months)
 
-    def _contract_contributions(self, event: ContractSigned) -> Iterator[Contribution]:
-        acv, tcv, _arr = self.contract_values(event)
-        day = event.occurred_day
-        for segment in segments_of(*self.contract_attribution(event)):
+    def _contract_contributions(self, contract: ContractFact) -> Iterator[Contribution]:
+        day = contract.day
+        attribution = self._attribution(contract.lead_id, contract.origin, contract.channel)
+        for segment in segments_of(*attribution):
             yield "bookings", segment, day, Decimal(1)
-            yield "bookings_acv", segment, day, acv
-            yield "bookings_tcv", segment, day, tcv
-            if event.data.kind == "new":
+            yield "bookings_acv", segment, day, contract.acv
+            yield "bookings_tcv", segment, day, contract.tcv
+            if contract.kind == "new":
                 yield "new_customers", segment, day, Decimal(1)
-                yield "new_acv", segment, day, acv
+                yield "new_acv", segment, day, contract.acv
 
     def _spend_contributions(self, event: SpendRecorded) -> Iterator[Contribution]:
         rate = self.policy.rate_for(event.data.currency)
@@ -248,13 +276,6 @@ class Ledger:
             yield "spend", segment, event.occurred_day, amount
 
     # -- the book -----------------------------------------------------------------
-
-    def _booked_from(self, event: ContractSigned) -> BookedContract:
-        _acv, _tcv, arr = self.contract_values(event)
-        data = event.data
-        return BookedContract(
-            data.contract_id, data.account_id, data.kind, data.start_date, data.term_months, arr
-        )
 
     def booked_contract(self, contract_id: str) -> BookedContract:
         return self._booked[contract_id]
@@ -269,7 +290,7 @@ class Ledger:
         return self._book
 
     def churns(self) -> list[Churn]:
-        return [_churn(event) for event in sorted(self._churns, key=_rank)]
+        return [fact.churn for fact in sorted(self._churns, key=_rank)]
 
     def take_delta(self, *, full: bool = False) -> StateDelta:
         """What changed since the last delta (everything, if ``full``), for a stored copy."""
@@ -285,12 +306,12 @@ class Ledger:
                     for day, amount in days.items()
                 },
                 contracts={c.contract_id: c for c in self.booked_contracts()},
-                churns={event.event_id: _churn(event) for event in self._churns},
+                churns={fact.event_id: fact.churn for fact in self._churns},
             )
         delta = StateDelta(
             buckets=self.buckets.take_touched(),
             contracts={cid: self.booked_contract(cid) for cid in self._touched_contracts},
-            churns={event.event_id: _churn(event) for event in self._new_churns},
+            churns={fact.event_id: fact.churn for fact in self._new_churns},
         )
         self._touched_contracts.clear()
         self._new_churns.clear()
