@@ -33,14 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = Settings()
+# Commands that run the service log what the Kafka client says at `info` (group joins,
+# assignments); the short-lived client commands keep it to warnings, so their output
+# is what the user asked for.
+SERVICE_COMMANDS = frozenset({"dev", "worker"})
+
+
+def configure_logging(log_level: str, command: str) -> None:
     logging.basicConfig(
-        level=settings.log_level.upper(),
+        level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if command not in SERVICE_COMMANDS and log_level != "debug":
+        logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.root.level))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level, args.command)
     try:
         code: int = args.handler(settings, args)
         return code
