@@ -42,4 +42,4 @@ class ConfigError(RevpulseError):
 
 
 class StackError(RevpulseError):
-    """An embedded broker or Redis server could not be started."""
+    """A broker or Redis server could not be started (embedded) or reached."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from models.errors import StackError
+from streams.kafka_clients import start_client
 from streams.settings import Settings
 
 EXCERPT_CHARS = 120
@@ -86,11 +86,7 @@ async def read_dead_letters(
         enable_auto_commit=False,
         client_id=f"{settings.app_id}-dlq",
     )
-    try:
-        await consumer.start()
-    except Exception as error:
-        await consumer.stop()
-        raise StackError(f"Kafka at {settings.kafka_bootstrap} unreachable: {error}") from error
+    await start_client(consumer, settings.kafka_bootstrap)
     found: list[DeadLetter] = []
     try:
         if settings.dead_letter_topic not in await consumer.topics():

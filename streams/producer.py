@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaProducer
 
 from models.events import Event, event_to_json, partition_key
+from streams.kafka_clients import start_client
 from streams.settings import Settings
 
 
@@ -40,7 +41,7 @@ async def event_producer(settings: Settings) -> AsyncIterator[EventProducer]:
         linger_ms=5,
         client_id=f"{settings.app_id}-producer",
     )
-    await producer.start()
+    await start_client(producer, settings.kafka_bootstrap)
     try:
         yield EventProducer(producer, settings.events_topic)
         await producer.flush()
