@@ -36,6 +36,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> None:
     """Create missing topics; check that existing ones have the partitions we need."""
     deadline = asyncio.get_running_loop().time() + timeout_seconds
+    waited = False
     while True:
         admin = AIOKafkaAdminClient(
             bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_id}-admin"
@@ -44,6 +45,13 @@ async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> No
             await admin.start()
             break
         except KafkaError as error:
+            if not waited:
+                log.warning(
+                    "Kafka at %s is not reachable yet; retrying for up to %.0f s",
+                    settings.kafka_bootstrap,
+                    timeout_seconds,
+                )
+                waited = True
             if asyncio.get_running_loop().time() > deadline:
                 raise StackError(
                     f"Kafka at {settings.kafka_bootstrap} unreachable: {error}"

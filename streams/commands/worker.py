@@ -22,9 +22,11 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from sinks.redis_keys import RedisKeys
     from sinks.redis_sink import RedisSink
     from streams.app import build_service
+    from streams.ingest_http import check_secrets
     from streams.topics import ensure_topics
     from streams.worker import run_worker
 
+    check_secrets(settings)  # refuse to start before touching Kafka
     asyncio.run(ensure_topics(settings))
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
     registry = CollectorRegistry()

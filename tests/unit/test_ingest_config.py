@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from models.errors import ConfigError
+from streams.commands import worker
 from streams.ingest_http import check_secrets, openapi_document
 from streams.ingest_metrics import REJECT_REASONS
 from streams.settings import Settings
+from streams.stack import free_port
 
 SECRET = "a-long-enough-secret"
 
@@ -47,3 +51,10 @@ def test_openapi_document_names_every_rejection_reason() -> None:
     reasons = document["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
     assert set(reasons) == set(REJECT_REASONS)
     assert set(post["requestBody"]["content"]) == {"application/json", "application/x-ndjson"}
+
+
+def test_worker_command_refuses_before_it_touches_kafka() -> None:
+    """No secret: the refusal comes first, not after the 30 s wait for an absent broker."""
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    with pytest.raises(ConfigError, match="no ingestion secret"):
+        worker.run(settings, argparse.Namespace())
