@@ -12,7 +12,15 @@ from pathlib import Path
 
 from models.errors import StackError
 from streams.settings import Settings
-from streams.stack import ChildProcess, free_port, spawn, start_broker, start_redis, wait_for_port
+from streams.stack import (
+    ChildProcess,
+    ensure_port_free,
+    free_port,
+    spawn,
+    start_broker,
+    start_redis,
+    wait_for_port,
+)
 from streams.topics import ensure_topics
 
 
@@ -30,6 +38,11 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
     kafka_port = args.kafka_port or free_port()
     redis_port = args.redis_port or free_port()
     web_port = args.web_port or settings.web_port
+    ensure_port_free(web_port, "worker's web server", "--web-port PORT")
+    if args.kafka_port:
+        ensure_port_free(kafka_port, "broker", "--kafka-port PORT")
+    if args.redis_port:
+        ensure_port_free(redis_port, "Redis server", "--redis-port PORT")
     children: list[ChildProcess] = []
     try:
         print(f"revpulse dev: logs in {run_dir}", flush=True)

@@ -30,6 +30,19 @@ def free_port() -> int:
         return port
 
 
+def ensure_port_free(port: int, what: str, option: str) -> None:
+    """Fail before starting anything when ``port`` is taken (another ``revpulse dev``?)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise StackError(
+                f"port {port} for the {what} is in use ({error.strerror}): is another "
+                f"revpulse dev or worker running? Stop it, or choose another port with {option}"
+            ) from error
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM if the parent dies, so nothing is left behind."""
     with contextlib.suppress(OSError, AttributeError):
