@@ -32,6 +32,7 @@ from models.policy import MetricPolicy
 from models.state import StateDelta
 
 Contribution = tuple[str, tuple[str, str], dt.date, Decimal]
+BucketDay = tuple[str, tuple[str, str], dt.date]
 
 
 class Outcome(enum.Enum):
@@ -49,6 +50,18 @@ def _rank(fact: LeadFact | ConversionFact | ContractFact | ChurnFact) -> Rank:
 
 def _winner(candidates: list[F]) -> F | None:
     return min(candidates, key=_rank) if candidates else None
+
+
+_ZERO = Decimal(0)
+
+
+def _summed(contributions: Iterable[Contribution]) -> dict[BucketDay, Decimal]:
+    """Contributions added up per (metric, segment, day)."""
+    sums: dict[BucketDay, Decimal] = {}
+    for metric, segment, day, amount in contributions:
+        key = (metric, segment, day)
+        sums[key] = sums.get(key, _ZERO) + amount
+    return sums
 
 
 def check_currency(event: Event, policy: MetricPolicy) -> None:
@@ -75,6 +88,7 @@ class Ledger:
         self.watermark: dt.datetime | None = None  # the largest occurred_at: the clock
         self.sources = sources
         self._source_marks: dict[str, dt.datetime] = {}
+        self._lateness_mark: dt.datetime | None = None  # min of the marks, kept up to date
         self._seen: set[str] = set()
         self._leads: dict[str, list[LeadFact]] = {}
         self._conversions: dict[str, list[ConversionFact]] = {}
@@ -90,13 +104,20 @@ class Ledger:
 
     def lateness_mark(self) -> dt.datetime | None:
         """The slowest source's watermark; None until every source has been seen."""
-        marks = [self._source_marks.get(source) for source in self.sources]
-        if any(mark is None for mark in marks):
-            return None
-        return min(mark for mark in marks if mark is not None)
+        return self._lateness_mark
+
+    def _advance_source(self, source: str, occurred_at: dt.datetime) -> None:
+        previous = self._source_marks.get(source)
+        if previous is not None and occurred_at <= previous:
+            return
+        self._source_marks[source] = occurred_at
+        if previous is None or previous == self._lateness_mark:  # the minimum may have moved
+            marks = [self._source_marks.get(name) for name in self.sources]
+            known = [mark for mark in marks if mark is not None]
+            self._lateness_mark = min(known) if len(known) == len(marks) else None
 
     def is_late(self, event: Event) -> bool:
-        mark = self.lateness_mark()
+        mark = self._lateness_mark
         return mark is not None and event.occurred_at < mark - self.policy.lateness
 
     def apply(self, event: Event, source: str = "") -> Outcome:
@@ -106,9 +127,7 @@ class Ledger:
         if self.is_late(event):
             return Outcome.LATE
         self.restore(event)
-        mark = self._source_marks.get(source)
-        if mark is None or event.occurred_at > mark:
-            self._source_marks[source] = event.occurred_at
+        self._advance_source(source, event.occurred_at)
         return Outcome.APPLIED
 
     def restore(self, event: Event) -> None:
@@ -186,9 +205,15 @@ class Ledger:
         return found
 
     def _change_lead(self, lead_id: str, mutate: Callable[[], None]) -> None:
-        self._add(self._lead_group(lead_id), -1)
+        """Restate what a lead and everything attributed from it add: only what changed."""
+        before = _summed(self._lead_group(lead_id))
         mutate()
-        self._add(self._lead_group(lead_id), +1)
+        after = _summed(self._lead_group(lead_id))
+        for key in before.keys() | after.keys():
+            change = after.get(key, _ZERO) - before.get(key, _ZERO)
+            if change:
+                metric, segment, day = key
+                self.buckets.add(metric, segment, day, change)
 
     def _add_contract(self, fact: ContractFact) -> None:
         contract_id = fact.contract_id

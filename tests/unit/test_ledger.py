@@ -411,3 +411,23 @@ def test_a_single_source_is_the_plain_watermark_rule() -> None:
     ledger = Ledger(MetricPolicy())
     assert ledger.apply(lead("a", "A", "2026-06-01")) is Outcome.APPLIED
     assert ledger.apply(lead("b", "B", "2026-05-20")) is Outcome.LATE
+
+
+def test_lateness_mark_is_the_slowest_source_after_any_sequence() -> None:
+    """The kept mark equals the minimum of the sources' watermarks, recomputed by hand."""
+    import random
+
+    rng = random.Random(11)
+    sources = ("0", "1", "2")
+    policy = MetricPolicy(lateness=dt.timedelta(days=400))  # nothing is late here
+    for _run in range(50):
+        ledger = Ledger(policy, sources=sources)
+        marks: dict[str, dt.datetime] = {}
+        for index in range(40):
+            source = rng.choice(sources)
+            when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=rng.randrange(90))
+            event = lead(f"e{index}", f"L{index}", when.date().isoformat())
+            assert ledger.apply(event, source) is Outcome.APPLIED
+            marks[source] = max(marks.get(source, event.occurred_at), event.occurred_at)
+            expected = min(marks.values()) if len(marks) == len(sources) else None
+            assert ledger.lateness_mark() == expected
