@@ -145,6 +145,11 @@ class WorkerProcess:
         self.child.stop(timeout_seconds=20)
 
 
+def business_figures(samples: Samples) -> Samples:
+    """The published metrics (every series with a ``window`` label), not the operational ones."""
+    return {key: value for key, value in samples.items() if "window" in dict(key[1])}
+
+
 def counters(samples: Samples) -> dict[str, float]:
     """The operational counters a benchmark run reports next to its figures."""
     return {

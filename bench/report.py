@@ -30,6 +30,8 @@ ROWS = (
     ("latency_p95_seconds", "event-to-publish latency p95"),
     ("latency_p99_seconds", "event-to-publish latency p99"),
     ("latency_mean_seconds", "event-to-publish latency mean"),
+    ("recovery_ready_seconds", "crash recovery: new worker start until /readyz"),
+    ("recovery_rebuilt_seconds", "crash recovery: until the ledger holds all again"),
 )
 
 
@@ -154,6 +156,14 @@ def render_table(report: Report) -> str:
         f"  latency observations: {report.figures.get('latency_observations', (0, ''))[0]:,.0f}"
         f" (events sent: {report.figures.get('steady_sent_events', (0, ''))[0]:,.0f})"
     )
+    recovery = info.get("recovery")
+    if recovery:
+        verdict = "identical" if recovery["identical"] else "DIFFERENT"
+        lines.append(
+            f"  crash recovery: {recovery['series']:,} published series after the rebuild are "
+            f"{verdict} to those before the worker was killed"
+            + ("" if recovery["identical"] else f" ({recovery['differing']:,} differ)")
+        )
     lines.append(
         f"  bench took {info.get('bench_seconds')} s; 1-minute load average "
         f"{machine.get('load_average_1m_at_start')} at start, {info.get('load_average_1m_at_end')} "

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bench.domain import DomainFigures, measure_domain
 from bench.kafka_io import preload, produce_steadily, raw_consume
-from bench.pipeline import LATENCY, Histogram, WorkerProcess, counters
+from bench.pipeline import LATENCY, Histogram, WorkerProcess, business_figures, counters
 from bench.report import Report, machine_info, render_table
 from bench.workload import Record, Workload, history_end
 from streams.settings import Settings
@@ -272,8 +272,44 @@ def run_pipeline(
                 report.set(f"latency_{name}_seconds", value, "s")
         if steady.count:
             report.set("latency_mean_seconds", steady.sum / steady.count, "s")
+        worker = measure_recovery(worker, settings, overrides, log_dir, count + sent, args, report)
     finally:
         worker.stop()
+
+
+def measure_recovery(
+    worker: WorkerProcess,
+    settings: Settings,
+    overrides: dict[str, Any],
+    log_dir: Path,
+    target: int,
+    args: argparse.Namespace,
+    report: Report,
+) -> WorkerProcess:
+    """Kill the worker (SIGKILL, as in a crash), start another, time its rebuild from the
+    ledger-log changelog, and check that it publishes the same figures. Returns the new one."""
+    before = business_figures(worker.samples())
+    note("crash recovery: killing the worker, starting a new one")
+    worker.child.kill()
+    worker.child.process.wait()
+    spawned = time.monotonic()
+    worker = WorkerProcess(settings, overrides, log_dir / "after-crash")
+    ready = worker.wait_ready(timeout_seconds=120)
+    report.set("recovery_ready_seconds", ready - spawned, "s")
+    rebuilt = Progress(worker, args.timeout).wait_ledger(target, "recovery: ledger")
+    report.set("recovery_rebuilt_seconds", rebuilt.all_applied - spawned, "s")
+    time.sleep(2 * settings.publish_interval_seconds + 0.5)  # a publish of the whole ledger
+    samples = worker.samples()
+    after = business_figures(samples)
+    differing = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    report.info["recovery"] = {
+        "series": len(before),
+        "identical": not differing,
+        "differing": len(differing),
+        "differing_examples": sorted(str(key) for key in differing)[:5],
+    }
+    report.counters["after_recovery"] = counters(samples)
+    return worker
 
 
 def record_domain(report: Report, figures: DomainFigures, count: int) -> None:

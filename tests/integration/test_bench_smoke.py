@@ -21,6 +21,8 @@ FIGURE_LABELS = (
     "pipeline: end-to-end, ledger holds all N",
     "event-to-publish latency p50",
     "event-to-publish latency p95",
+    "crash recovery: new worker start until /readyz",
+    "crash recovery: until the ledger holds all again",
 )
 FIGURE_NAMES = (
     "raw_consume_events_per_second",
@@ -30,6 +32,8 @@ FIGURE_NAMES = (
     "pipeline_events_per_second",
     "latency_p50_seconds",
     "latency_p95_seconds",
+    "recovery_ready_seconds",
+    "recovery_rebuilt_seconds",
 )
 
 
@@ -70,6 +74,11 @@ def test_quick_bench_reports_every_figure() -> None:
     # the worker times its publishes, by step
     assert at_end["publishes"] > 0
     assert at_end["publish_compute_mean_ms"] > 0 and at_end["publish_redis_mean_ms"] > 0
+    # a worker started after the first was killed rebuilt the same ledger and figures
+    recovery = report["info"]["recovery"]
+    assert recovery["series"] > 100 and recovery["identical"], recovery
+    assert report["counters"]["after_recovery"]["ledger"] == at_end["ledger"]
+    assert "published series after the rebuild are identical" in table
 
 
 def test_help_describes_the_options() -> None:
