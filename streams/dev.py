@@ -10,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from models.errors import StackError
+from models.errors import SinkUnavailableError, StackError
+from sinks.redis_keys import RedisKeys
+from streams.dev_status import status_line
+from streams.readback import read_current
 from streams.settings import Settings
 from streams.stack import (
     ChildProcess,
@@ -78,6 +81,8 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
                 )
             )
         _banner(kafka_port, redis_port, web_port, run_dir, args.demo, insecure)
+        redis_url = env["REVPULSE_REDIS_URL"]
+        next_status = time.monotonic() + args.status_every
         while True:
             for child in children:
                 if child.process.poll() is not None:
@@ -85,6 +90,9 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
                         f"{child.name} exited with code {child.process.returncode}; "
                         f"see {child.log_path}"
                     )
+            if args.status_every > 0 and time.monotonic() >= next_status:
+                next_status += args.status_every
+                _print_status(settings, redis_url)
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nrevpulse dev: stopping ...", flush=True)
@@ -94,6 +102,16 @@ def run_dev(settings: Settings, args: argparse.Namespace) -> int:
             child.stop()
         if children:
             print("revpulse dev: stopped " + ", ".join(c.name for c in reversed(children)))
+
+
+def _print_status(settings: Settings, redis_url: str) -> None:
+    try:
+        points, meta = asyncio.run(read_current(redis_url, RedisKeys(settings.redis_prefix)))
+    except SinkUnavailableError as error:
+        print(f"revpulse dev: cannot read the metrics: {error}", flush=True)
+        return
+    line = status_line(points, meta, settings.reporting_currency)
+    print(f"{time.strftime('%H:%M:%S')}  {line}", flush=True)
 
 
 def _banner(

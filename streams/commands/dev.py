@@ -34,4 +34,11 @@ def add_parser(commands: Any) -> None:
         default=0,
         help="worker web port for /metrics (default: REVPULSE_WEB_PORT, 6066)",
     )
+    parser.add_argument(
+        "--status-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="print a line of headline figures, read from Redis, this often (default 10; 0: never)",
+    )
     parser.set_defaults(handler=run)
