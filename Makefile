@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit property integration deploy-check bench system-deps clean
+.PHONY: demo test lint types unit property integration deploy-check bench soak system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ system-deps:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
+
+## soak: 10 minutes of live traffic while workers are killed; figures must equal the oracle
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .revpulse .pytest_cache .mypy_cache .ruff_cache

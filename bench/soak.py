@@ -322,7 +322,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "workers": args.workers,
         "kill_every": args.kill_every,
     }
-    equal = run(args, report)
+    try:
+        equal = run(args, report)
+    except RuntimeError as error:  # a worker died or the ledger did not converge
+        print(f"soak FAILED: {error}", file=sys.stderr)
+        return 1
     table = render(report)
     if args.json:
         print(table, file=sys.stderr)

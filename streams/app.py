@@ -24,6 +24,7 @@ from models.events import event_to_json, parse_event_bytes
 from models.ledger import check_currency
 from sinks.base import Publication, Sink
 from streams.ingest_http import register_ingest_routes
+from streams.ledger_log import BAND_KEY, log_records
 from streams.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.owner import BatchResult, LedgerOwner
 from streams.settings import Settings
@@ -33,12 +34,9 @@ log = logging.getLogger(__name__)
 LEDGER_KEY = b"ledger"
 ARRIVAL_HEADER = "revpulse-arrival-ms"
 SOURCE_HEADER = "revpulse-source-partition"
-BAND_KEY = b"band"  # ledger-log key of the last delivered band
 BANDS = (b"strong", b"moderate", b"under")
 # events per facts message (about 250 bytes each: well under Kafka's 1 MB message limit)
 INTAKE_BATCH_EVENTS = 500
-# events per ledger-log changelog record
-LOG_RECORD_EVENTS = 1000
 
 
 @dataclass
@@ -197,10 +195,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 ops.late.labels(late.type).inc()
                 reason = f"later than the allowed lateness ({policy.lateness})"
                 await late_topic.send(value=value, headers=[("revpulse-reason", reason.encode())])
-            first_offset = batch[0].message.offset
-            for part, start in enumerate(range(0, len(result.accepted), LOG_RECORD_EVENTS)):
-                key = f"{first_offset:020d}-{part:05d}".encode()
-                value = b"\n".join(result.accepted[start : start + LOG_RECORD_EVENTS])
+            for key, value in log_records(batch[0].message.offset, result.accepted):
                 ledger_log.data[key] = value
                 # awaited, so each changelog batch holds one record (Tansu highwater quirk)
                 await ledger_log.send_changelog(0, key, value)

@@ -1,0 +1,30 @@
+"""Records of the ledger-log table: the accepted events, as the changelog keeps them.
+
+The table is a key-value store, and its changelog is read back into one on recovery:
+a key written twice keeps only the second value. After a crash the next owner reads
+the facts topic again from the last committed offset, and its batch may start at the
+same offset as one the dead owner already logged (holding the events that are new to
+it, not the dead owner's). So every write gets a key of its own: the facts offset the
+batch starts at (the order of a rebuild), a token unique to this write, and the part.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+BAND_KEY = b"band"  # the last delivered band
+# events per record (about 250 bytes each: well under Kafka's 1 MB message limit)
+LOG_RECORD_EVENTS = 1000
+
+
+def log_records(first_offset: int, accepted: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+    """(key, value) records holding ``accepted``: at most LOG_RECORD_EVENTS each."""
+    write = uuid.uuid4().hex
+    return [
+        (
+            f"{first_offset:020d}-{write}-{part:05d}".encode(),
+            b"\n".join(accepted[start : start + LOG_RECORD_EVENTS]),
+        )
+        for part, start in enumerate(range(0, len(accepted), LOG_RECORD_EVENTS))
+    ]
