@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
 from bench.pipeline import WorkerProcess, counters
@@ -177,6 +177,28 @@ async def send_traffic(
     return traffic
 
 
+async def relogged_batches(settings: Settings) -> int:
+    """Facts offsets logged in more than one ledger-log record: batches read again by a new
+    owner after a crash (each record must survive a rebuild; see streams/ledger_log.py)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partition = TopicPartition(settings.changelog_topic(), 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        writes: dict[bytes, set[bytes]] = {}
+        while await consumer.position(partition) < end:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    offset, _sep, rest = (record.key or b"").partition(b"-")
+                    if offset.isdigit():
+                        writes.setdefault(offset, set()).add(rest.rpartition(b"-")[0])
+        return sum(1 for tokens in writes.values() if len(tokens) > 1)
+    finally:
+        await consumer.stop()
+
+
 def stored_points(settings: Settings, day: dt.date) -> list[MetricPoint]:
     state = asyncio.run(
         read_state(
@@ -261,6 +283,7 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> bool:
         time.sleep(2 * settings.publish_interval_seconds + 0.5)  # a publish of the whole ledger
         samples = crew.samples()
         results = compare(settings, list(traffic.distinct.values()))
+        relogged = asyncio.run(relogged_batches(settings))
         report.update(
             records_sent=traffic.records,
             distinct_events=len(traffic.distinct),
@@ -271,6 +294,7 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> bool:
             duplicates_counted=sum(figures["duplicates"] for figures in samples),
             rejected=sum(figures["rejected"] for figures in samples),
             late=sum(figures["late"] for figures in samples),
+            relogged_batches=relogged,
             comparisons=results,
         )
         succeeded = all(result["differing"] == 0 for result in results.values())
@@ -297,7 +321,8 @@ def render(report: dict[str, Any]) -> str:
         f"{report['converge_seconds']} s after the traffic stopped; peak worker memory "
         f"{report['peak_worker_memory_mib']} MiB",
         f"  counted   duplicates {report['duplicates_counted']:,.0f} (by the live workers), "
-        f"rejected {report['rejected']:,.0f}, late {report['late']:,.0f}",
+        f"rejected {report['rejected']:,.0f}, late {report['late']:,.0f}; "
+        f"{report['relogged_batches']} facts batches logged again by a new owner",
         "",
     ]
     for label, result in report["comparisons"].items():
