@@ -6,6 +6,7 @@ events topic (N partitions) --intake--> facts topic (1 partition) --ledger--> si
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -35,8 +36,6 @@ LEDGER_KEY = b"ledger"
 ARRIVAL_HEADER = "revpulse-arrival-ms"
 SOURCE_HEADER = "revpulse-source-partition"
 BANDS = (b"strong", b"moderate", b"under")
-# events per facts message (about 250 bytes each: well under Kafka's 1 MB message limit)
-INTAKE_BATCH_EVENTS = 500
 
 
 @dataclass
@@ -116,7 +115,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         dead letters with the reason."""
         batch: list[EventT[bytes]]
         async for batch in stream.take_events(
-            INTAKE_BATCH_EVENTS, within=settings.batch_within_seconds
+            settings.batch_max_events, within=settings.batch_within_seconds
         ):
             ops.last_event.set(time.time())
             # per source partition: the ledger keeps a watermark for each
@@ -152,8 +151,11 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             yield None
 
     def recovery_done() -> bool:
+        """Table recovery for the current assignment is over. Faust sets ``completed`` once
+        and never clears it, so a rebalance is told by ``app.rebalancing``, which stays
+        set until the new assignment's changelogs are read and the streams resume."""
         recovery = app.tables.recovery  # type: ignore[attr-defined]
-        return bool(recovery.completed.is_set())
+        return bool(recovery.completed.is_set()) and not app.rebalancing
 
     def rebuild_if_needed() -> None:
         if owner.ready:
@@ -170,21 +172,28 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
 
     @app.agent(facts_topic)
     async def ledger(stream: Any) -> AsyncIterator[None]:
-        """Apply batches to the ledger; log accepted events to the changelog, one record each."""
-        batch: list[EventT[bytes]]
-        async for batch in stream.take_events(
-            max(1, settings.batch_max_events // INTAKE_BATCH_EVENTS),
-            within=settings.batch_within_seconds,
-        ):
+        """Apply each facts message and log the events it accepted, one changelog record.
+
+        One message at a time, acked by Faust after it is done: not ``take()`` batches,
+        which lost the message after a full batch across a rebalance (bench/soak.py).
+        Nothing is awaited between applying and queueing the record, and Faust flushes
+        queued records before it commits an offset, so no applied event goes unlogged.
+        """
+        event: EventT[bytes]
+        async for event in stream.events():
+            while not recovery_done():  # a message read before a rebalance: wait it out
+                await asyncio.sleep(0.05)
             rebuild_if_needed()
             result = BatchResult()
-            for event in batch:
-                headers = dict(event.message.headers or [])
-                lines = [line for line in event.value.split(b"\n") if line]
-                source = headers.get(SOURCE_HEADER, b"").decode()
-                owner.apply_batch(lines, source, into=result)
-                if arrivals := headers.get(ARRIVAL_HEADER):
-                    owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
+            headers = dict(event.message.headers or [])
+            lines = [line for line in event.value.split(b"\n") if line]
+            owner.apply_batch(lines, headers.get(SOURCE_HEADER, b"").decode(), into=result)
+            logged = []
+            for key, value in log_records(event.message.offset, result.accepted):
+                ledger_log.data[key] = value
+                logged.append(ledger_log.send_changelog(0, key, value))
+            if arrivals := headers.get(ARRIVAL_HEADER):
+                owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
             for value, error in result.invalid:
                 await dead_letters.send(
                     value=value, headers=[("revpulse-reason", str(error).encode())]
@@ -195,10 +204,8 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 ops.late.labels(late.type).inc()
                 reason = f"later than the allowed lateness ({policy.lateness})"
                 await late_topic.send(value=value, headers=[("revpulse-reason", reason.encode())])
-            for key, value in log_records(batch[0].message.offset, result.accepted):
-                ledger_log.data[key] = value
-                # awaited, so each changelog batch holds one record (Tansu highwater quirk)
-                await ledger_log.send_changelog(0, key, value)
+            for sent in logged:  # delivered before the next record: one record per
+                await sent  # changelog batch (Tansu reports a batch's base offset as its end)
             yield None
 
     async def publish_once() -> None:
