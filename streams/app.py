@@ -25,7 +25,8 @@ from models.events import event_to_json, parse_event_bytes
 from models.ledger import check_currency
 from sinks.base import Publication, Sink
 from streams.ingest_http import register_ingest_routes
-from streams.ledger_log import BAND_KEY, log_records
+from streams.kafka_clients import read_range
+from streams.ledger_log import BAND_KEY, log_records, next_facts_offset
 from streams.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.owner import BatchResult, LedgerOwner
 from streams.settings import Settings
@@ -157,6 +158,10 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         recovery = app.tables.recovery  # type: ignore[attr-defined]
         return bool(recovery.completed.is_set()) and not app.rebalancing
 
+    # the facts offset the ledger expects next: a message past it means the consumer
+    # skipped some (Faust can, around rebalances), and the ledger reads them itself
+    expected: list[int | None] = [None]
+
     def rebuild_if_needed() -> None:
         if owner.ready:
             return
@@ -166,9 +171,46 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             (value for _key, value in sorted(logged.items())),
             band=cast(Band, band.decode()) if band in BANDS else None,
         )
+        expected[0] = next_facts_offset(logged)
         ops.ledger_recovered.set(1)
         ops.rebuilt_events.set(count)
         log.info("ledger rebuilt from its changelog: %d accepted events", count)
+
+    async def apply_message(value: bytes, headers: dict[str, bytes], offset: int) -> int:
+        """Apply one facts message; log the events it accepted as one changelog record."""
+        result = BatchResult()
+        lines = [line for line in value.split(b"\n") if line]
+        owner.apply_batch(lines, headers.get(SOURCE_HEADER, b"").decode(), into=result)
+        logged = []
+        for key, record in log_records(offset, result.accepted):
+            ledger_log.data[key] = record
+            logged.append(ledger_log.send_changelog(0, key, record))
+        if arrivals := headers.get(ARRIVAL_HEADER):
+            owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
+        for bad, error in result.invalid:
+            await dead_letters.send(value=bad, headers=[("revpulse-reason", str(error).encode())])
+        for duplicate in result.duplicates:
+            ops.duplicates.labels(duplicate.type).inc()
+        for late_value, late in result.late:
+            ops.late.labels(late.type).inc()
+            reason = f"later than the allowed lateness ({policy.lateness})"
+            await late_topic.send(value=late_value, headers=[("revpulse-reason", reason.encode())])
+        for sent in logged:  # delivered before the next record: one record per
+            await sent  # changelog batch (Tansu reports a batch's base offset as its end)
+        return len(result.accepted)
+
+    async def read_skipped(start: int, end: int) -> None:
+        """Apply the facts messages from ``start`` to before ``end`` read directly."""
+        records = await read_range(settings.kafka_bootstrap, settings.facts_topic, 0, start, end)
+        accepted = 0
+        for record in records:
+            headers = dict(record.headers or [])
+            accepted += await apply_message(record.value or b"", headers, record.offset)
+        if accepted:  # usually 0: messages after the last logged one that added nothing
+            ops.facts_gaps.inc(accepted)
+            log.warning(
+                "facts offsets %d-%d had been skipped: %d events applied", start, end - 1, accepted
+            )
 
     @app.agent(facts_topic)
     async def ledger(stream: Any) -> AsyncIterator[None]:
@@ -178,34 +220,19 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         which lost the message after a full batch across a rebalance (bench/soak.py).
         Nothing is awaited between applying and queueing the record, and Faust flushes
         queued records before it commits an offset, so no applied event goes unlogged.
+        A message past the expected offset (after the last one logged) means the consumer
+        skipped some: they are read directly first. Reading one twice is harmless.
         """
         event: EventT[bytes]
         async for event in stream.events():
             while not recovery_done():  # a message read before a rebalance: wait it out
                 await asyncio.sleep(0.05)
             rebuild_if_needed()
-            result = BatchResult()
-            headers = dict(event.message.headers or [])
-            lines = [line for line in event.value.split(b"\n") if line]
-            owner.apply_batch(lines, headers.get(SOURCE_HEADER, b"").decode(), into=result)
-            logged = []
-            for key, value in log_records(event.message.offset, result.accepted):
-                ledger_log.data[key] = value
-                logged.append(ledger_log.send_changelog(0, key, value))
-            if arrivals := headers.get(ARRIVAL_HEADER):
-                owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
-            for value, error in result.invalid:
-                await dead_letters.send(
-                    value=value, headers=[("revpulse-reason", str(error).encode())]
-                )
-            for duplicate in result.duplicates:
-                ops.duplicates.labels(duplicate.type).inc()
-            for value, late in result.late:
-                ops.late.labels(late.type).inc()
-                reason = f"later than the allowed lateness ({policy.lateness})"
-                await late_topic.send(value=value, headers=[("revpulse-reason", reason.encode())])
-            for sent in logged:  # delivered before the next record: one record per
-                await sent  # changelog batch (Tansu reports a batch's base offset as its end)
+            offset = event.message.offset
+            if expected[0] is not None and offset > expected[0]:
+                await read_skipped(expected[0], offset)
+            await apply_message(event.value, dict(event.message.headers or []), offset)
+            expected[0] = max(offset + 1, expected[0] or 0)
             yield None
 
     async def publish_once() -> None:

@@ -1,8 +1,9 @@
-"""Starting the command-line tools' Kafka clients with an error that says what is wrong."""
+"""Kafka clients outside Faust: the command-line tools' (started with an error that says
+what is wrong), and a direct read of an offset range."""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from models.errors import StackError
@@ -15,3 +16,28 @@ async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, bootstrap: s
     except KafkaError as error:
         await client.stop()
         raise StackError(f"Kafka at {bootstrap} unreachable: {error}") from error
+
+
+async def read_range(
+    bootstrap: str, topic: str, partition: int, start: int, end: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records at offsets ``start`` up to ``end`` (excluded) of one partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await start_client(consumer, bootstrap)
+    try:
+        place = TopicPartition(topic, partition)
+        consumer.assign([place])
+        consumer.seek(place, start)
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        while True:
+            fetched = (await consumer.getmany(place, timeout_ms=2000)).get(place, [])
+            if not fetched:
+                return found  # nothing more to read
+            for record in fetched:
+                if record.offset >= end:
+                    return found
+                found.append(record)
+    finally:
+        await consumer.stop()

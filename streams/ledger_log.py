@@ -11,7 +11,7 @@ batch starts at (the order of a rebuild), a token unique to this write, and the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 BAND_KEY = b"band"  # the last delivered band
 # events per record. A record holds what one facts message added (a subset of a message
@@ -29,3 +29,13 @@ def log_records(first_offset: int, accepted: Sequence[bytes]) -> list[tuple[byte
         )
         for part, start in enumerate(range(0, len(accepted), LOG_RECORD_EVENTS))
     ]
+
+
+def next_facts_offset(keys: Iterable[bytes]) -> int | None:
+    """The facts offset after the last one logged (None with nothing logged).
+
+    A facts message whose events were all duplicates leaves no record, so this may be
+    behind the committed offset; reading from it again is harmless.
+    """
+    offsets = [int(key.partition(b"-")[0]) for key in keys if key[:1].isdigit()]
+    return max(offsets) + 1 if offsets else None

@@ -27,6 +27,7 @@ class OpsMetrics:
     band_changes: Counter
     rebuilt_events: Gauge
     ledger_events: Gauge
+    facts_gaps: Counter
 
 
 def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
@@ -85,6 +86,11 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ),
         band_changes=counter(
             "revpulse_band_changes", "Band changes of ACV from marketing leads", ("band",)
+        ),
+        facts_gaps=counter(
+            "revpulse_facts_skipped_events",
+            "Events the ledger applied from facts messages its consumer skipped (read directly)",
+            (),
         ),
         rebuilt_events=Gauge(
             "revpulse_ledger_rebuilt_events",

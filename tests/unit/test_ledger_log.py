@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.ledger_log import BAND_KEY, LOG_RECORD_EVENTS, log_records
+from streams.ledger_log import BAND_KEY, LOG_RECORD_EVENTS, log_records, next_facts_offset
 
 
 def events(prefix: str, count: int) -> list[bytes]:
@@ -35,3 +35,10 @@ def test_records_are_split_and_sort_by_facts_offset_then_part() -> None:
 
 def test_nothing_accepted_writes_nothing() -> None:
     assert log_records(5, []) == []
+
+
+def test_next_facts_offset_follows_the_last_logged_message() -> None:
+    keys = [key for key, _value in log_records(41, events("a", 2)) + log_records(9, events("b", 1))]
+    assert next_facts_offset([*keys, BAND_KEY]) == 42
+    assert next_facts_offset([BAND_KEY]) is None
+    assert next_facts_offset([b"00000000000000000007-00000"]) == 8  # the earlier key format

@@ -1,0 +1,36 @@
+"""The ledger's direct read of skipped facts offsets, against the real broker."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.kafka_clients import read_range
+
+
+async def test_reads_exactly_the_offsets_asked_for(kafka: str) -> None:
+    topic = f"read-range-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        for index in range(6):  # one at a time: one record per batch
+            await producer.send_and_wait(
+                topic, value=f"m{index}".encode(), headers=[("n", str(index).encode())]
+            )
+    finally:
+        await producer.stop()
+
+    records = await read_range(kafka, topic, 0, 2, 5)
+    assert [(r.offset, r.value, dict(r.headers)["n"]) for r in records] == [
+        (2, b"m2", b"2"), (3, b"m3", b"3"), (4, b"m4", b"4"),
+    ]  # fmt: skip
+    assert [r.offset for r in await read_range(kafka, topic, 0, 4, 99)] == [4, 5]
+    assert await read_range(kafka, topic, 0, 6, 9) == []
