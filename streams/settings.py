@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1)
 
     # processing
-    batch_max_events: int = Field(2000, ge=1)
+    # events per facts message at most: 1,000 of up to ~1 KB stay within Kafka's 1 MB limit
+    batch_max_events: int = Field(500, ge=1, le=1000)
     batch_within_seconds: float = Field(0.2, gt=0)
     publish_interval_seconds: float = Field(1.0, gt=0)
     fetch_max_wait_ms: int = Field(100, ge=0, le=30_000)
