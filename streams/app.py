@@ -25,8 +25,9 @@ from models.events import event_to_json, parse_event_bytes
 from models.ledger import check_currency
 from sinks.base import Publication, Sink
 from streams.ingest_http import register_ingest_routes
-from streams.kafka_clients import read_range
+from streams.kafka_clients import committed_offset, read_range
 from streams.ledger_log import BAND_KEY, log_records, next_facts_offset
+from streams.offsets import Incoming, skipped_ranges
 from streams.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.owner import BatchResult, LedgerOwner
 from streams.settings import Settings
@@ -109,23 +110,55 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     ledger_log = app.Table("ledger-log", partitions=1, key_type=bytes, value_type=bytes)
     facts_tp = TP(settings.facts_topic, 0)
 
+    # per events partition, the next offset this worker expects to read
+    next_offsets: dict[int, int] = {}
+
+    async def forget_revoked(_sender: Any, revoked: set[TP], **_kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic == settings.events_topic:
+                next_offsets.pop(tp.partition, None)
+
+    # mode's signal type wants the receiver's first argument positional-only
+    app.on_partitions_revoked.connect(forget_revoked)  # type: ignore[arg-type]
+
+    async def with_skipped(batch: list[Incoming]) -> list[Incoming]:
+        """``batch`` preceded by any messages the consumer skipped (streams/offsets.py)."""
+        found: list[Incoming] = []
+        for partition in sorted({message.partition for message in batch}):
+            expected = next_offsets.get(partition)
+            if expected is None:  # first seen here: the group's committed offset
+                expected = await committed_offset(
+                    settings.kafka_bootstrap, settings.app_id, settings.events_topic, partition
+                )
+            offsets = [m.offset for m in batch if m.partition == partition]
+            missing, next_offsets[partition] = skipped_ranges(expected, offsets)
+            for start, end in missing:
+                log.warning("events[%d] offsets %d-%d skipped by the consumer; reading them",
+                            partition, start, end - 1)  # fmt: skip
+                records = await read_range(
+                    settings.kafka_bootstrap, settings.events_topic, partition, start, end
+                )
+                ops.events_skipped.inc(len(records))
+                found.extend(Incoming.of_record(record) for record in records)
+        return found + batch
+
     @app.agent(events_topic)
     async def intake(stream: Any) -> AsyncIterator[None]:
         """Decode and validate; good events go on to the ledger, one message per batch
         (one produce per event would cost more than the rest of the work), bad ones to
         dead letters with the reason."""
-        batch: list[EventT[bytes]]
-        async for batch in stream.take_events(
+        taken: list[EventT[bytes]]
+        async for taken in stream.take_events(
             settings.batch_max_events, within=settings.batch_within_seconds
         ):
             ops.last_event.set(time.time())
+            batch = await with_skipped([Incoming.of_event(event) for event in taken])
             # per source partition: the ledger keeps a watermark for each
             lines: dict[int, list[bytes]] = {}
             arrivals: dict[int, list[bytes]] = {}
-            for event in batch:
-                message = event.message
+            for message in batch:
                 try:
-                    parsed = parse_event_bytes(event.value)
+                    parsed = parse_event_bytes(message.value)
                     check_currency(parsed, policy)
                 except InvalidEventError as error:
                     reason = "decode" if error.problems[0].field == "<body>" else "validation"
@@ -133,12 +166,12 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                     log.info("dead-lettered %s[%s]@%s: %s",
                              message.topic, message.partition, message.offset, error)  # fmt: skip
                     await dead_letters.send(
-                        key=event.key, value=event.value, headers=_headers(str(error), message)
+                        key=message.key, value=message.value, headers=_headers(str(error), message)
                     )
                     continue
                 ops.consumed.labels(parsed.type).inc()
                 lines.setdefault(message.partition, []).append(event_to_json(parsed).encode())
-                arrival = str(int(message.timestamp * 1000)).encode()
+                arrival = str(int(message.timestamp_seconds * 1000)).encode()
                 arrivals.setdefault(message.partition, []).append(arrival)
             for partition, partition_lines in lines.items():
                 await facts_topic.send(

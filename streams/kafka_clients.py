@@ -4,6 +4,7 @@ what is wrong), and a direct read of an offset range."""
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from models.errors import StackError
@@ -41,3 +42,16 @@ async def read_range(
                 found.append(record)
     finally:
         await consumer.stop()
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
+    """The consumer group's committed offset for one partition (None: none committed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        place = TopicPartition(topic, partition)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=[place])
+    finally:
+        await admin.close()
+    found = offsets.get(place)
+    return found.offset if found is not None and found.offset >= 0 else None

@@ -28,6 +28,7 @@ class OpsMetrics:
     rebuilt_events: Gauge
     ledger_events: Gauge
     facts_gaps: Counter
+    events_skipped: Counter
 
 
 def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
@@ -90,6 +91,11 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         facts_gaps=counter(
             "revpulse_facts_skipped_events",
             "Events the ledger applied from facts messages its consumer skipped (read directly)",
+            (),
+        ),
+        events_skipped=counter(
+            "revpulse_events_skipped_messages",
+            "Events-topic messages the intake's consumer skipped and the intake read directly",
             (),
         ),
         rebuilt_events=Gauge(

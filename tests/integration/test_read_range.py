@@ -34,3 +34,27 @@ async def test_reads_exactly_the_offsets_asked_for(kafka: str) -> None:
     ]  # fmt: skip
     assert [r.offset for r in await read_range(kafka, topic, 0, 4, 99)] == [4, 5]
     assert await read_range(kafka, topic, 0, 6, 9) == []
+
+
+async def test_committed_offset_of_a_group(kafka: str) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.kafka_clients import committed_offset
+
+    topic, group = f"committed-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    assert await committed_offset(kafka, group, topic, 0) is None  # nothing committed yet
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group)
+    await consumer.start()
+    try:
+        place = TopicPartition(topic, 0)
+        consumer.assign([place])
+        await consumer.commit({place: 3})
+    finally:
+        await consumer.stop()
+    assert await committed_offset(kafka, group, topic, 0) == 3
