@@ -10,14 +10,18 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from streams.kafka_clients import read_range
 
 
-async def test_reads_exactly_the_offsets_asked_for(kafka: str) -> None:
-    topic = f"read-range-{uuid.uuid4().hex[:8]}"
+async def create_topic(kafka: str, topic: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1)])
     finally:
         await admin.close()
+
+
+async def test_reads_exactly_the_offsets_asked_for(kafka: str) -> None:
+    topic = f"read-range-{uuid.uuid4().hex[:8]}"
+    await create_topic(kafka, topic)
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
     await producer.start()
     try:
@@ -42,12 +46,7 @@ async def test_committed_offset_of_a_group(kafka: str) -> None:
     from streams.kafka_clients import committed_offset
 
     topic, group = f"committed-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka, topic)
     assert await committed_offset(kafka, group, topic, 0) is None  # nothing committed yet
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group)
     await consumer.start()
