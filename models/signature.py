@@ -43,14 +43,18 @@ def signed_payload(timestamp: int, body: bytes) -> bytes:
     return f"{timestamp}.".encode() + body
 
 
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    """The signature header value for ``body`` sent at ``timestamp``: ``v1=<hex>``."""
-    digest = hmac.new(secret, signed_payload(timestamp, body), hashlib.sha256).hexdigest()
+def sign(secret: bytes | str, timestamp: int, body: bytes | str) -> str:
+    """The signature header value for ``body`` sent at ``timestamp``: ``v1=<hex>``.
+
+    A ``str`` secret or body is taken as its UTF-8 bytes."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    data = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(key, signed_payload(timestamp, data), hashlib.sha256).hexdigest()
     return f"{SCHEME}={digest}"
 
 
 def signature_headers(
-    secret: bytes, timestamp: int, body: bytes, source: str | None = None
+    secret: bytes | str, timestamp: int, body: bytes | str, source: str | None = None
 ) -> dict[str, str]:
     """The headers a sender adds to a request (the CRM side of the scheme)."""
     headers = {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
-from models.errors import RevpulseError
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from models.errors import ConfigError, RevpulseError
 from streams.commands import alerts, dev, dlq, metrics, replay, simulate, worker
 from streams.settings import Settings
 
@@ -49,9 +53,30 @@ def configure_logging(log_level: str, command: str) -> None:
         logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.root.level))
 
 
+def read_settings() -> Settings:
+    """The settings from the environment, or a ConfigError that says in one line what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"REVPULSE_{'_'.join(str(part) for part in item['loc'][:1]).upper()}: {item['msg']}"
+            for item in error.errors(include_url=False)
+        )
+        raise ConfigError(f"bad setting: {problems}") from None
+    except SettingsError as error:
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"REVPULSE_{field.group(1).upper()}" if field else "a REVPULSE_ variable"
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        raise ConfigError(f"bad setting {name}: not valid JSON{cause}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = read_settings()
+    except ConfigError as error:
+        print(f"revpulse: {error}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, args.command)
     try:
         code: int = args.handler(settings, args)

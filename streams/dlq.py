@@ -79,7 +79,7 @@ class DeadLetter:
 async def read_dead_letters(
     settings: Settings, limit: int, idle_seconds: float = 1.0, max_seconds: float = 60.0
 ) -> list[DeadLetter]:
-    """The most recent ``limit`` dead letters of all partitions, oldest first."""
+    """The most recent ``limit`` dead letters of all partitions, newest first."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
@@ -112,5 +112,12 @@ async def read_dead_letters(
         pass
     finally:
         await consumer.stop()
-    found.sort(key=lambda letter: (letter.timestamp_ms, letter.partition, letter.offset))
-    return found[-limit:]
+    return newest_first(found, limit)
+
+
+def newest_first(letters: list[DeadLetter], limit: int) -> list[DeadLetter]:
+    """The ``limit`` newest letters across partitions, newest first (by time, then place)."""
+    ordered = sorted(
+        letters, key=lambda letter: (letter.timestamp_ms, letter.partition, letter.offset)
+    )
+    return ordered[::-1][:limit]

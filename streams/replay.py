@@ -32,6 +32,12 @@ def file_format(path: Path, requested: str | None = None) -> FileFormat:
     return "ndjson"
 
 
+def looks_like_csv_header(line: bytes) -> bool:
+    """A first line such as ``event_id,type,occurred_at,...``: CSV read as NDJSON."""
+    text = line.decode("utf-8", "replace").strip().lstrip("\ufeff")
+    return "," in text and not text.startswith(("{", "[")) and "event_id" in text
+
+
 def _ndjson_events(
     path: Path, check: Callable[[Event], None] | None
 ) -> Iterator[tuple[int, Event | None, list[FieldProblem]]]:
@@ -45,7 +51,11 @@ def _ndjson_events(
                     check(event)
                 yield number, event, []
             except InvalidEventError as error:
-                yield number, None, error.problems
+                problems = error.problems
+                if number == 1 and looks_like_csv_header(line):
+                    hint = "this looks like a CSV header: for a CSV file, pass --format csv"
+                    problems = [*problems, FieldProblem("<file>", hint)]
+                yield number, None, problems
 
 
 def _csv_events(

@@ -25,7 +25,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     letters = asyncio.run(read_dead_letters(settings, args.limit))
     if args.export is not None:
         with Path(args.export).open("w", encoding="utf-8") as handle:
-            for letter in letters:
+            for letter in reversed(letters):  # in arrival order, for a resubmission
                 handle.write(letter.payload_line() + "\n")
         print(
             f"wrote {len(letters)} dead-letter payloads to {args.export}; fix them, then "
@@ -40,7 +40,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if not letters:
         print(f"no dead letters on {settings.dead_letter_topic}")
         return 0
-    print(f"{len(letters)} most recent dead letters on {settings.dead_letter_topic}:")
+    print(f"{len(letters)} most recent dead letters on {settings.dead_letter_topic}, newest first:")
     for letter in letters:
         at = letter.as_dict()["at"][:19]
         print(f"{at}  {letter.source()}  {letter.reason}")

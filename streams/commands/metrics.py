@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
+import difflib
 import json
 import sys
 from decimal import Decimal
 from typing import Any
 
+from models.catalogue import BY_NAME
 from models.series import MetricPoint
 from sinks.codec import point_to_dict
 from sinks.redis_keys import RedisKeys
 from streams.commands.table import format_amount, render_table
 from streams.settings import Settings
+
+NOTHING_PUBLISHED = "no metrics in Redis yet: is a worker running, and has it seen events?"
 
 
 def _date(text: str) -> dt.date:
@@ -22,6 +27,14 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _metric_name(text: str) -> str:
+    if text in BY_NAME:
+        return text
+    close = difflib.get_close_matches(text, BY_NAME, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise argparse.ArgumentTypeError(f"unknown metric {text!r}{hint} (see README, catalogue)")
 
 
 def _human(metric: str, value: Decimal | None) -> str:
@@ -40,51 +53,110 @@ def print_table(points: list[MetricPoint], header_line: str) -> None:
         print(line)
 
 
-def _as_of_points(settings: Settings, as_of: dt.date) -> list[MetricPoint]:
+def published_window_days(points: list[MetricPoint]) -> tuple[int, ...]:
+    """The rolling windows a worker published (``30d`` -> 30), smallest first."""
+    days = {int(p.window[:-1]) for p in points if p.window[:-1].isdigit() and p.window[-1] == "d"}
+    return tuple(sorted(days))
+
+
+def first_kept_day(meta: dict[str, str], retention_days: int) -> dt.date | None:
+    """The first day whose buckets the worker still keeps: it prunes relative to its clock."""
+    clock = meta.get("clock")
+    if not clock:
+        return None
+    return dt.datetime.fromisoformat(clock).date() - dt.timedelta(days=retention_days)
+
+
+def why_empty(
+    published: list[MetricPoint], metric: str | None, window: str | None, as_of: dt.date | None
+) -> str:
+    """What to tell a user whose filters matched no defined value."""
+    if not published:
+        return NOTHING_PUBLISHED
+    windows = sorted({p.window for p in published})
+    if window is not None and window not in windows:
+        return f"no window {window!r} is published; published windows: {', '.join(windows)}"
+    day = f" on {as_of}" if as_of is not None else ""
+    what = metric or "any metric"
+    where = f" over {window}" if window else ""
+    return f"{what}{where} is undefined{day} (a zero denominator: nothing to divide by yet)"
+
+
+def _as_of_points(
+    settings: Settings, as_of: dt.date, current: list[MetricPoint], meta: dict[str, str]
+) -> list[MetricPoint] | None:
+    """Every point as of ``as_of`` (undefined ones too), or None before the first kept day."""
     from models.series import compute_points
     from streams.readback import read_state
 
-    state = asyncio.run(
-        read_state(
-            settings.redis_url.get_secret_value(),
-            RedisKeys(settings.redis_prefix),
-            settings.policy(),
+    policy = settings.policy()
+    if window_days := published_window_days(current):
+        policy = dataclasses.replace(policy, window_days=window_days)
+    first = first_kept_day(meta, settings.retention_days)
+    if first is not None and as_of - dt.timedelta(days=max(policy.window_days) - 1) < first:
+        print(
+            f"# the worker keeps daily buckets from {first} ({settings.retention_days} days "
+            f"before its clock {meta['clock'][:10]}); windows reaching before it are left out",
+            file=sys.stderr,
         )
+    if first is not None and as_of < first:
+        return None
+    state = asyncio.run(
+        read_state(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix), policy)
     )
-    oldest = as_of - dt.timedelta(days=settings.retention_days)
-    print(f"# as of {as_of}: windows ending that day; buckets kept from {oldest}", file=sys.stderr)
-    return sorted(
-        (p for p in compute_points(state, as_of) if p.value is not None),
-        key=lambda p: (p.metric, p.window, p.origin, p.channel),
-    )
+    print(f"# as of {as_of}: windows ending that day", file=sys.stderr)
+    points = compute_points(state, as_of)
+    if first is not None:  # a window that starts before the first kept day is missing data
+        points = [p for p in points if not _reaches_before(p.window, as_of, first)]
+    return sorted(points, key=lambda p: (p.metric, p.window, p.origin, p.channel))
+
+
+def _reaches_before(window: str, as_of: dt.date, first: dt.date) -> bool:
+    if window == "month":
+        start = as_of.replace(day=1)
+    elif window == "quarter":
+        start = dt.date(as_of.year, 3 * ((as_of.month - 1) // 3) + 1, 1)
+    elif window[:-1].isdigit():
+        start = as_of - dt.timedelta(days=int(window[:-1]) - 1)
+    else:  # a point-in-time figure (ARR, book ACV): computed from the contract book
+        return False
+    return start < first
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.readback import read_current
 
-    meta: dict[str, str] = {}
+    current, meta = asyncio.run(
+        read_current(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix))
+    )
+    if not current:
+        print(NOTHING_PUBLISHED, file=sys.stderr)
+        return 1
+    points: list[MetricPoint] = current
     if args.as_of is not None:
-        points = _as_of_points(settings, args.as_of)
-        meta = {"clock": args.as_of.isoformat()}
-    else:
-        points, meta = asyncio.run(
-            read_current(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix))
-        )
-    points = [
+        found = _as_of_points(settings, args.as_of, current, meta)
+        if found is None:
+            first = first_kept_day(meta, settings.retention_days)
+            print(f"no data for {args.as_of}: the worker keeps days from {first}", file=sys.stderr)
+            return 1
+        points = found
+        meta = {**meta, "clock": args.as_of.isoformat()}
+    selected = [
         p
         for p in points
         if (args.metric is None or p.metric == args.metric)
         and (args.window is None or p.window == args.window)
     ]
+    defined = [p for p in selected if p.value is not None]
+    if not defined:
+        print(why_empty(points, args.metric, args.window, args.as_of), file=sys.stderr)
+        return 1
     if args.json:
-        for point in points:
+        for point in defined:
             print(json.dumps(point_to_dict(point), sort_keys=True))
         return 0
-    if not points:
-        print("no metrics in Redis yet: is a worker running, and has it seen events?")
-        return 1
     print_table(
-        points,
+        defined,
         f"metrics clock {meta.get('clock', '?')}   watermark {meta.get('watermark') or '-'}"
         f"   band {meta.get('band') or '-'}   ({settings.reporting_currency})",
     )
@@ -97,16 +169,20 @@ def add_parser(commands: Any) -> None:
         help="print the current metrics from Redis",
         description="Read the published metrics from Redis: a table for people, or --json "
         "with one object per series (metric, window, origin, channel, value, as_of, and "
-        "numerator/denominator for a ratio or mean). Undefined values are left out.",
+        "numerator/denominator for a ratio or mean). Undefined values are left out; when "
+        "nothing is left, the command says why and exits 1.",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--metric", help="only this metric (e.g. arr, conversion_rate)")
+    parser.add_argument(
+        "--metric", type=_metric_name, help="only this metric (e.g. arr, conversion_rate)"
+    )
     parser.add_argument("--window", help="only this window (7d, 30d, 90d, 365d, month, ...)")
     parser.add_argument(
         "--as-of",
         type=_date,
         metavar="YYYY-MM-DD",
-        help="compute every metric for windows ending that day (within the bucket "
-        "retention), and ARR / book ACV on that day; a future day gives contracted ARR",
+        help="compute every metric for windows ending that day, over the windows the worker "
+        "publishes (a window reaching before the first kept day is left out), and ARR / book "
+        "ACV on that day; a future day gives contracted ARR",
     )
     parser.set_defaults(handler=run)

@@ -138,3 +138,14 @@ def test_csv_gives_the_same_events_as_ndjson(tmp_path: Path) -> None:
     assert len(from_csv) == len(raw) > 2000
     assert {event.type for event in from_csv} == set(EVENT_TYPES)
     assert [event_to_json(e) for e in from_csv] == [event_to_json(e) for e in from_ndjson]
+
+
+def test_a_csv_file_read_as_ndjson_gets_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "export.txt"  # no .csv suffix: read as NDJSON
+    path.write_text("event_id,type,occurred_at,lead_id\ne1,lead.created,2026-01-01T00:00:00Z,l1\n")
+    _events, bad = read_events(path)
+    first_line_problems = [str(problem) for problem in dict(bad)[1]]
+    assert "<file>: this looks like a CSV header: for a CSV file, pass --format csv" in (
+        first_line_problems
+    )
+    assert all("CSV" not in str(problem) for problem in dict(bad)[2])

@@ -50,6 +50,12 @@ def test_headers_carry_timestamp_signature_and_source() -> None:
     assert SOURCE_HEADER not in signature_headers(SECRET, NOW, BODY)
 
 
+def test_str_secret_and_body_sign_as_their_utf8_bytes() -> None:
+    assert sign(SECRET.decode(), NOW, BODY.decode()) == sign(SECRET, NOW, BODY)
+    headers = signature_headers(SECRET.decode(), NOW, BODY)
+    check(headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER])
+
+
 def test_a_correct_signature_passes() -> None:
     check(str(NOW), sign(SECRET, NOW, BODY))
 
