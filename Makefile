@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit property integration deploy-check bench soak system-deps clean
+# check: the quick loop while developing: lint, types, unit and property tests (< 2 min)
+.PHONY: demo test check lint types unit property integration deploy-check bench soak system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,10 @@ demo: $(STAMP)
 ## test: everything CI runs: lint, types, deploy checks, unit, property and integration tests
 test: $(STAMP) system-deps lint types deploy-check
 	$(BIN)/pytest
+
+## check: lint, types, and the unit and property tests with a quick Hypothesis profile
+check: $(STAMP) lint types
+	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -q tests/unit tests/property -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
