@@ -7,6 +7,7 @@ never as floats.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -21,19 +22,38 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 
 from models.errors import FieldProblem, InvalidEventError
+from models.limits import (
+    MAX_DATE,
+    MAX_INSTANT,
+    MAX_MONEY,
+    MAX_TERM_MONTHS,
+    MIN_DATE,
+    MIN_INSTANT,
+    MONEY_DECIMALS,
+    decimal_places,
+)
+from models.windows import add_months
 
 Origin = Literal["marketing", "sales", "partner", "other"]
 ContractKind = Literal["new", "renewal", "expansion"]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-RESERVED_LABELS = frozenset({"all"})  # "all" is the label of the unsegmented series
+ALL_LABEL = "all"  # the label of the unsegmented series
+OVERFLOW_CHANNEL = "overflow"  # the label of every channel past the cap (models.channels)
+RESERVED_LABELS = frozenset({ALL_LABEL, OVERFLOW_CHANNEL})
+_RESERVED_FOR = {
+    ALL_LABEL: "the total over all segments",
+    OVERFLOW_CHANNEL: "the channels past the cap on distinct channels",
+}
 
 
 def _not_reserved(value: str) -> str:
     if value in RESERVED_LABELS:
-        raise ValueError(f"{value!r} is reserved for the total over all segments")
+        raise ValueError(f"{value!r} is reserved for {_RESERVED_FOR[value]}")
     return value
 
 
@@ -56,15 +76,43 @@ def _whole_number(value: Any) -> Any:
     return int(value) if isinstance(value, Decimal | float) else value
 
 
+def _date_in_range(value: dt.date) -> dt.date:
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
+    return value
+
+
+def _instant_in_range(value: dt.datetime) -> dt.datetime:
+    try:
+        in_range = MIN_INSTANT <= value.astimezone(dt.UTC) <= MAX_INSTANT
+    except OverflowError:  # its offset takes it past year 1 or 9999
+        in_range = False
+    if not in_range:
+        raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE} (UTC, both days included)")
+    return value
+
+
+def _money_scale(value: Decimal) -> Decimal:
+    if decimal_places(value) > MONEY_DECIMALS:
+        raise ValueError(f"must have at most {MONEY_DECIMALS} decimal places")
+    return value
+
+
 Label = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$", to_lower=True),
     AfterValidator(_not_reserved),
 ]
-Date = Annotated[dt.date, _text_only("a date YYYY-MM-DD")]
-Timestamp = Annotated[AwareDatetime, _text_only("an RFC 3339 timestamp with offset")]
-Months = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=1200)]
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=28)]
+Date = Annotated[dt.date, _text_only("a date YYYY-MM-DD"), AfterValidator(_date_in_range)]
+Timestamp = Annotated[
+    AwareDatetime,
+    _text_only("an RFC 3339 timestamp with offset"),
+    AfterValidator(_instant_in_range),
+]
+Months = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_TERM_MONTHS)]
+Money = Annotated[
+    Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False), AfterValidator(_money_scale)
+]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 ORIGINS: tuple[str, ...] = ("marketing", "sales", "partner", "other")
@@ -100,6 +148,19 @@ class ContractSignedData(_Strict):
     recurring_value: Money
     one_time_fees: Money = Decimal(0)
     currency: Currency | None = None
+
+    @field_validator("term_months")
+    @classmethod
+    def _term_ends_in_range(cls, term_months: int, info: ValidationInfo) -> int:
+        start_date = info.data.get("start_date")  # absent if it was invalid itself
+        if start_date is not None:
+            term_end = add_months(start_date, term_months)
+            if term_end > MAX_DATE:
+                raise ValueError(
+                    f"start_date {start_date} + {term_months} months ends on {term_end}, "
+                    f"after the last allowed date {MAX_DATE}"
+                )
+        return term_months
 
 
 class CustomerChurnedData(_Strict):
@@ -240,3 +301,49 @@ def partition_key(event: Event) -> str:
             return f"account:{event.data.account_id}"
         case SpendRecorded():
             return f"channel:{event.data.channel}"
+
+
+def check_not_future(event: Event, now: dt.datetime, max_future: dt.timedelta) -> None:
+    """Raise InvalidEventError if ``occurred_at`` is more than ``max_future`` after ``now``.
+
+    ``now`` is the wall clock at intake (timezone-aware), passed in: this reads no clock."""
+    if event.occurred_at > now + max_future:
+        seconds = int(max_future.total_seconds())
+        ahead = int((event.occurred_at - now).total_seconds())
+        raise InvalidEventError(
+            [
+                FieldProblem(
+                    "occurred_at",
+                    f"{event.occurred_at.isoformat()} is {ahead} s ahead of the wall clock "
+                    f"({now.astimezone(dt.UTC).isoformat()}): more than {seconds} s ahead "
+                    "is not accepted",
+                )
+            ]
+        )
+
+
+_DIGEST_SCALE = Decimal(1).scaleb(-MONEY_DECIMALS)
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _canonical_value(item) for key, item in value.items() if item is not None}
+    if isinstance(value, Decimal):  # money: one spelling per amount (1E+3, 1000.00: 1000)
+        return format(value.quantize(_DIGEST_SCALE), "f")
+    if isinstance(value, dt.datetime):  # the instant, whatever offset it was written with
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def canonical_digest(event: Event) -> bytes:
+    """8 bytes that identify what an event says, for telling a re-send from a conflict.
+
+    Over every contract field, ``source`` included, after normalizing what the contract
+    treats as the same: ``occurred_at`` as a UTC instant, money at 6 decimals, an absent
+    optional field and a null one, and defaults (``kind`` "new", ``one_time_fees`` 0)
+    written out or left to apply. Channels are already folded to lower case."""
+    canonical = _canonical_value(event.model_dump(mode="python"))
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=8).digest()

@@ -3,11 +3,18 @@
 Order does not matter: an entity (a lead, its conversion, a contract) is represented
 by the earliest of its events (by ``occurred_at``, then ``event_id``), and a fact
 that depends on a lead is restated when the lead arrives or changes. The same set
-of accepted events gives the same state whatever order they came in.
+of accepted events gives the same state whatever order they came in, with one
+exception: past the cap on distinct channels (``MetricPolicy.max_channels``, no
+allowlist), which channels keep their own label depends on the order events are
+applied in (models.channels). Replaying them in that order gives the same state.
+
+An event is checked and computed in full before anything is stored, so one that
+cannot be held raises InvalidEventError and leaves the ledger as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +24,7 @@ from typing import TypeVar
 from models import money
 from models.book import BookedContract, BookEntry, Churn, build_book
 from models.buckets import ALL, DailyBuckets, segments_of
+from models.channels import ChannelAdmission
 from models.errors import FieldProblem, InvalidEventError
 from models.events import (
     UNKNOWN,
@@ -26,8 +34,10 @@ from models.events import (
     LeadConverted,
     LeadCreated,
     SpendRecorded,
+    canonical_digest,
 )
 from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
+from models.limits import MAX_INSTANT, MIN_INSTANT
 from models.policy import MetricPolicy
 from models.state import StateDelta
 
@@ -37,7 +47,8 @@ BucketDay = tuple[str, tuple[str, str], dt.date]
 
 class Outcome(enum.Enum):
     APPLIED = "applied"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "duplicate"  # the id was accepted before, with the same content
+    CONFLICT = "conflict"  # the id was accepted before, with other content: that one counts
     LATE = "late"
 
 
@@ -60,8 +71,27 @@ def _summed(contributions: Iterable[Contribution]) -> dict[BucketDay, Decimal]:
     sums: dict[BucketDay, Decimal] = {}
     for metric, segment, day, amount in contributions:
         key = (metric, segment, day)
-        sums[key] = sums.get(key, _ZERO) + amount
+        sums[key] = money.add(sums.get(key, _ZERO), amount)
     return sums
+
+
+@contextlib.contextmanager
+def _computing(field: str) -> Iterator[None]:
+    """Turn an error computing what an event implies into InvalidEventError on ``field``."""
+    try:
+        yield
+    except InvalidEventError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, AttributeError) as error:
+        reason = f"the ledger cannot hold this value: {type(error).__name__}: {error}"
+        raise InvalidEventError([FieldProblem(field, reason)]) from error
+
+
+def _sender_channel(event: Event) -> str | None:
+    """The channel a sender wrote on the event, if any (never ``unknown`` by default)."""
+    if isinstance(event, LeadCreated | SpendRecorded | ContractSigned):
+        return event.data.channel
+    return None
 
 
 def check_currency(event: Event, policy: MetricPolicy) -> None:
@@ -89,7 +119,10 @@ class Ledger:
         self.sources = sources
         self._source_marks: dict[str, dt.datetime] = {}
         self._lateness_mark: dt.datetime | None = None  # min of the marks, kept up to date
-        self._seen: set[str] = set()
+        # per accepted event_id, the digest of what it said: a re-send with other content
+        # is a conflict (models.events.canonical_digest)
+        self._digests: dict[str, bytes] = {}
+        self._channels = ChannelAdmission.for_policy(policy)
         self._leads: dict[str, list[LeadFact]] = {}
         self._conversions: dict[str, list[ConversionFact]] = {}
         self._contracts: dict[str, list[ContractFact]] = {}
@@ -121,77 +154,149 @@ class Ledger:
         return mark is not None and event.occurred_at < mark - self.policy.lateness
 
     def apply(self, event: Event, source: str = "") -> Outcome:
-        """Apply one validated event, unless it is a duplicate or later than allowed."""
-        if event.event_id in self._seen:
-            return Outcome.DUPLICATE
+        """Apply one validated event, unless it is a repeat (duplicate or conflict) or late.
+
+        Raises InvalidEventError, leaving the ledger exactly as it was, if the event
+        cannot be held (for example, a value no contract rule let through)."""
+        first = self._digests.get(event.event_id)
+        if first is not None:
+            return self._repeat(event, first)
         if self.is_late(event):
             return Outcome.LATE
-        self.restore(event)
+        self._prepare(event)()
         self._advance_source(source, event.occurred_at)
         return Outcome.APPLIED
 
-    def restore(self, event: Event) -> None:
-        """Apply an event accepted before (recovery): no lateness check."""
-        if event.event_id in self._seen:
-            return
-        check_currency(event, self.policy)  # before any state changes: a bad event leaves none
-        self._seen.add(event.event_id)
-        if self.watermark is None or event.occurred_at > self.watermark:
-            self.watermark = event.occurred_at
+    def restore(self, event: Event) -> Outcome:
+        """Apply an event accepted before (recovery): no lateness check. As :meth:`apply`,
+        an event that cannot be held raises InvalidEventError and changes nothing."""
+        first = self._digests.get(event.event_id)
+        if first is not None:
+            return self._repeat(event, first)
+        self._prepare(event)()
+        return Outcome.APPLIED
+
+    def _repeat(self, event: Event, first: bytes) -> Outcome:
+        """A second event with a known id: the first version counts, this one never."""
+        with _computing("<event>"):
+            same = canonical_digest(event) == first
+        return Outcome.DUPLICATE if same else Outcome.CONFLICT
+
+    def _prepare(self, event: Event) -> Callable[[], None]:
+        """Compute everything the event implies; the returned commit only stores it.
+
+        Nothing here changes the ledger, so an event that fails leaves no trace: no id
+        seen, no watermark moved, no channel admitted, no bucket changed."""
+        with _computing("<event>"):
+            digest = canonical_digest(event)
+        with _computing("occurred_at"):
+            occurred_at = event.occurred_at
+            if not MIN_INSTANT <= occurred_at <= MAX_INSTANT:
+                raise ValueError(f"must be between {MIN_INSTANT} and {MAX_INSTANT}")
+            day = event.occurred_day
+        check_currency(event, self.policy)
+        channel = _sender_channel(event)
+        label = None if channel is None else self._channels.label(channel)
+        change: Callable[[], None]
         match event:
             case LeadCreated():
-                lead = self._lead_fact(event)
-                self._change_lead(
-                    lead.lead_id, lambda: self._leads.setdefault(lead.lead_id, []).append(lead)
-                )
+                lead = self._lead_fact(event, day, label)
+
+                def change() -> None:
+                    self._change_lead(
+                        lead.lead_id, lambda: self._leads.setdefault(lead.lead_id, []).append(lead)
+                    )
+
             case LeadConverted():
-                conversion = ConversionFact(
-                    event.event_id, event.occurred_at, event.occurred_day, event.data.lead_id
-                )
-                self._change_lead(
-                    conversion.lead_id,
-                    lambda: self._conversions.setdefault(conversion.lead_id, []).append(conversion),
-                )
+                conversion = ConversionFact(event.event_id, occurred_at, day, event.data.lead_id)
+
+                def change() -> None:
+                    self._change_lead(
+                        conversion.lead_id,
+                        lambda: self._conversions.setdefault(conversion.lead_id, []).append(
+                            conversion
+                        ),
+                    )
+
             case ContractSigned():
-                self._add_contract(self._contract_fact(event))
+                fact = self._contract_fact(event, day, label)
+                booked = fact.booked()
+                with _computing("data.term_months"):
+                    _ = booked.term_end  # computed (and cached) before any change
+
+                def change() -> None:
+                    self._add_contract(fact, booked)
+
             case CustomerChurned():
                 data = event.data
+                with _computing("data.effective_date"):
+                    effective_date = event.effective_date
                 churn = ChurnFact(
-                    event.event_id, event.occurred_at, event.occurred_day,
-                    Churn(data.account_id, data.contract_id, event.effective_date),
+                    event.event_id, occurred_at, day,
+                    Churn(data.account_id, data.contract_id, effective_date),
                 )  # fmt: skip
-                self._churns.append(churn)
-                self._new_churns.append(churn)
-                self._book = None
-            case SpendRecorded():
-                self._add(self._spend_contributions(event), +1)
 
-    def _lead_fact(self, event: LeadCreated) -> LeadFact:
+                def change() -> None:
+                    self._churns.append(churn)
+                    self._new_churns.append(churn)
+                    self._book = None
+
+            case SpendRecorded():
+                assert label is not None
+                spent = self._spend_contributions(event, day, label)
+
+                def change() -> None:
+                    self._add(spent, +1)
+
+        def commit() -> None:
+            self._digests[event.event_id] = digest
+            if channel is not None:
+                self._channels.admit(channel)
+            if self.watermark is None or occurred_at > self.watermark:
+                self.watermark = occurred_at
+            change()
+
+        return commit
+
+    def take_overflowed_channels(self) -> list[str]:
+        """Sender channels sent to the overflow label since the last call, each only once."""
+        return self._channels.take_overflowed()
+
+    @property
+    def admitted_channels(self) -> tuple[str, ...]:
+        """The channels with a series of their own, in the order they were admitted."""
+        return self._channels.admitted
+
+    def _lead_fact(self, event: LeadCreated, day: dt.date, channel: str | None) -> LeadFact:
         data = event.data
         value = data.estimated_value
+        with _computing("data.estimated_value"):
+            estimated = None if value is None else money.quantize_money(value)
         return LeadFact(
-            event.event_id, event.occurred_at, event.occurred_day, data.lead_id, data.origin,
-            data.channel, None if value is None else money.quantize_money(value),
+            event.event_id, event.occurred_at, day, data.lead_id, data.origin,
+            channel or data.channel, estimated,
         )  # fmt: skip
 
-    def _contract_fact(self, event: ContractSigned) -> ContractFact:
+    def _contract_fact(
+        self, event: ContractSigned, day: dt.date, channel: str | None
+    ) -> ContractFact:
         data = event.data
         acv, tcv, arr = self.contract_values(event)
         return ContractFact(
-            event.event_id, event.occurred_at, event.occurred_day, data.contract_id,
-            data.account_id, data.lead_id, data.origin, data.channel, data.kind,
+            event.event_id, event.occurred_at, day, data.contract_id,
+            data.account_id, data.lead_id, data.origin, channel, data.kind,
             data.start_date, data.term_months, acv, tcv, arr,
         )  # fmt: skip
 
     @property
     def accepted_count(self) -> int:
-        return len(self._seen)
+        return len(self._digests)
 
     # -- restatement ------------------------------------------------------------
 
     def _add(self, contributions: Iterable[Contribution], sign: int) -> None:
         for metric, segment, day, amount in contributions:
-            self.buckets.add(metric, segment, day, amount * sign)
+            self.buckets.add(metric, segment, day, amount if sign > 0 else amount.copy_negate())
 
     def _lead_group(self, lead_id: str) -> list[Contribution]:
         found = list(self._lead_contributions(lead_id))
@@ -210,12 +315,12 @@ class Ledger:
         mutate()
         after = _summed(self._lead_group(lead_id))
         for key in before.keys() | after.keys():
-            change = after.get(key, _ZERO) - before.get(key, _ZERO)
+            change = money.MONEY_CONTEXT.subtract(after.get(key, _ZERO), before.get(key, _ZERO))
             if change:
                 metric, segment, day = key
                 self.buckets.add(metric, segment, day, change)
 
-    def _add_contract(self, fact: ContractFact) -> None:
+    def _add_contract(self, fact: ContractFact, booked: BookedContract) -> None:
         contract_id = fact.contract_id
         self._touched_contracts.add(contract_id)
         old = _winner(self._contracts.get(contract_id, []))
@@ -227,8 +332,8 @@ class Ledger:
         new = _winner(self._contracts[contract_id])
         assert new is not None
         self._add(self._contract_contributions(new), +1)
-        if new is not old:
-            self._booked[contract_id] = new.booked()
+        if new is not old:  # the new fact wins: ``booked`` is its entry in the book
+            self._booked[contract_id] = booked
             self._book = None
 
     # -- what each fact adds ----------------------------------------------------
@@ -270,16 +375,19 @@ class Ledger:
         rate = policy.rate_for(data.currency)
         if rate is None:
             raise InvalidEventError([FieldProblem("data.currency", "no exchange rate")])
-        recurring = money.convert(data.recurring_value, rate)
-        fees = money.convert(data.one_time_fees, rate)
-        acv = money.acv(
-            recurring,
-            data.term_months,
-            fees,
-            include_one_time_fees=policy.include_one_time_fees,
-            sub_year=policy.sub_year,
-        )
-        return acv, money.tcv(recurring, fees), money.arr_contribution(recurring, data.term_months)
+        with _computing("data.recurring_value"):
+            recurring = money.convert(data.recurring_value, rate)
+            fees = money.convert(data.one_time_fees, rate)
+            acv = money.acv(
+                recurring,
+                data.term_months,
+                fees,
+                include_one_time_fees=policy.include_one_time_fees,
+                sub_year=policy.sub_year,
+            )
+            tcv = money.tcv(recurring, fees)
+            arr = money.arr_contribution(recurring, data.term_months)
+        return acv, tcv, arr
 
     def _contract_contributions(self, contract: ContractFact) -> Iterator[Contribution]:
         day = contract.day
@@ -292,13 +400,15 @@ class Ledger:
                 yield "new_customers", segment, day, Decimal(1)
                 yield "new_acv", segment, day, contract.acv
 
-    def _spend_contributions(self, event: SpendRecorded) -> Iterator[Contribution]:
+    def _spend_contributions(
+        self, event: SpendRecorded, day: dt.date, channel: str
+    ) -> list[Contribution]:
         rate = self.policy.rate_for(event.data.currency)
         if rate is None:
             raise InvalidEventError([FieldProblem("data.currency", "no exchange rate")])
-        amount = money.convert(event.data.amount, rate)
-        for segment in (ALL, ("channel", event.data.channel)):
-            yield "spend", segment, event.occurred_day, amount
+        with _computing("data.amount"):
+            amount = money.convert(event.data.amount, rate)
+        return [("spend", segment, day, amount) for segment in (ALL, ("channel", channel))]
 
     # -- the book -----------------------------------------------------------------
 

@@ -30,6 +30,10 @@ class MetricPolicy:
     window_days: tuple[int, ...] = (7, 30, 90, 365)
     retention_days: int = 800
     bands: BandThresholds = BandThresholds()
+    # distinct channels with a series of their own (models.channels.ChannelAdmission);
+    # with an allowlist, exactly those channels, whatever the cap
+    max_channels: int = 100
+    channel_allowlist: frozenset[str] = frozenset()
 
     def rate_for(self, currency: str | None) -> Decimal | None:
         """The conversion rate into the reporting currency, or None if unknown."""

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
+
+from models.money import MONEY_CONTEXT
 
 RATIO_SCALE = Decimal("0.000001")
 
 
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
-    """``numerator / denominator`` at a fixed scale, or None when the denominator is 0."""
+    """``numerator / denominator`` at a fixed scale, or None when the denominator is 0.
+
+    In the money context (60 digits), then rounded half-even at the scale: a quotient of sums at
+    the contract's bounds (1.2e19 / 0.000001) fits, where 28 digits would raise."""
     if denominator == 0:
         return None
-    return (numerator / denominator).quantize(RATIO_SCALE, rounding=ROUND_HALF_EVEN)
+    quotient = MONEY_CONTEXT.divide(numerator, denominator)
+    return quotient.quantize(RATIO_SCALE, context=MONEY_CONTEXT)
