@@ -106,12 +106,14 @@ records = set(re.findall(r"^\s*- record:\s*(\S+)", recording, re.M))
 exported = {"up", "revpulse_marketing_acv_band", "revpulse_consumer_lag_messages",
             "revpulse_sink_last_success_timestamp_seconds", "revpulse_ledger_recovered",
             "revpulse_ledger_owner", "revpulse_watermark_timestamp_seconds",
-            "revpulse_metrics_clock_timestamp_seconds", "revpulse_last_event_timestamp_seconds"}
+            "revpulse_metrics_clock_timestamp_seconds", "revpulse_last_event_timestamp_seconds",
+            "revpulse_last_publish_success_timestamp_seconds"}
 for counter in ("events_consumed", "events_rejected", "events_duplicate", "events_late",
-                "sink_errors"):
+                "sink_errors", "publish_failures", "events_conflicting", "channels_overflowed"):
     exported.add(f"revpulse_{counter}_total")
 exported |= {f"revpulse_event_to_publish_latency_seconds_{s}" for s in ("bucket", "sum", "count")}
 exported |= {f"revpulse_publish_duration_seconds_{s}" for s in ("bucket", "sum", "count")}
+exported |= {f"revpulse_event_loop_lag_seconds_{s}" for s in ("bucket", "sum", "count")}
 missing = []
 for metric in CATALOGUE:
     gauge = f"revpulse_{metric.name}" + ("_ratio" if metric.kind == "ratio" else "")
