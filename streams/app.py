@@ -21,15 +21,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from models.band import Band
 from models.errors import InvalidEventError, SinkUnavailableError
-from models.events import event_to_json, parse_event_bytes
-from models.ledger import check_currency
+from models.events import event_to_json
 from sinks.base import Publication, Sink
+from streams.health import PublishHealth
 from streams.ingest_http import register_ingest_routes
+from streams.intake import check_message, reject_reason
 from streams.kafka_clients import committed_offset, read_range
 from streams.ledger_log import BAND_KEY, log_records, next_facts_offset
 from streams.offsets import Incoming, skipped_ranges
 from streams.ops_metrics import OpsMetrics, build_ops_metrics
-from streams.owner import BatchResult, LedgerOwner
+from streams.owner import BatchResult, LedgerOwner, conflict_reason
 from streams.settings import Settings
 from streams.transport import RevpulseApp
 
@@ -38,6 +39,7 @@ LEDGER_KEY = b"ledger"
 ARRIVAL_HEADER = "revpulse-arrival-ms"
 SOURCE_HEADER = "revpulse-source-partition"
 BANDS = (b"strong", b"moderate", b"under")
+LOOP_PROBE_SECONDS = 0.05  # the event-loop lag probe's sleep
 
 
 @dataclass
@@ -47,6 +49,13 @@ class Service:
     sinks: list[Sink]
     registry: CollectorRegistry
     ops: OpsMetrics
+    publish_health: PublishHealth
+
+
+def _reason_text(error: Exception) -> str:
+    if isinstance(error, InvalidEventError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _headers(reason: str, message: Any) -> list[tuple[str, bytes]]:
@@ -60,6 +69,8 @@ def _headers(reason: str, message: Any) -> list[tuple[str, bytes]]:
 
 def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegistry) -> Service:
     policy = settings.policy()
+    max_future = settings.max_future()
+    publish_health = PublishHealth()
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = RevpulseApp(
         settings.app_id,
@@ -142,6 +153,18 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 found.extend(Incoming.of_record(record) for record in records)
         return found + batch
 
+    async def reject(message: Incoming, error: Exception) -> None:
+        reason = _reason_text(error)
+        ops.rejected.labels(reject_reason(error)).inc()
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        if isinstance(error, InvalidEventError):
+            log.info("dead-lettered %s: %s", where, reason)
+        else:
+            log.error("dead-lettered %s: %s", where, reason, exc_info=error)
+        await dead_letters.send(
+            key=message.key, value=message.value or b"", headers=_headers(reason, message)
+        )
+
     @app.agent(events_topic)
     async def intake(stream: Any) -> AsyncIterator[None]:
         """Decode and validate; good events go on to the ledger, one message per batch
@@ -156,21 +179,16 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             # per source partition: the ledger keeps a watermark for each
             lines: dict[int, list[bytes]] = {}
             arrivals: dict[int, list[bytes]] = {}
+            now = dt.datetime.now(dt.UTC)
             for message in batch:
                 try:
-                    parsed = parse_event_bytes(message.value)
-                    check_currency(parsed, policy)
-                except InvalidEventError as error:
-                    reason = "decode" if error.problems[0].field == "<body>" else "validation"
-                    ops.rejected.labels(reason).inc()
-                    log.info("dead-lettered %s[%s]@%s: %s",
-                             message.topic, message.partition, message.offset, error)  # fmt: skip
-                    await dead_letters.send(
-                        key=message.key, value=message.value, headers=_headers(str(error), message)
-                    )
+                    parsed = check_message(message.value, policy, now, max_future)
+                    line = event_to_json(parsed).encode()
+                except Exception as error:  # whatever it is: dead-lettered, the batch goes on
+                    await reject(message, error)
                     continue
                 ops.consumed.labels(parsed.type).inc()
-                lines.setdefault(message.partition, []).append(event_to_json(parsed).encode())
+                lines.setdefault(message.partition, []).append(line)
                 arrival = str(int(message.timestamp_seconds * 1000)).encode()
                 arrivals.setdefault(message.partition, []).append(arrival)
             for partition, partition_lines in lines.items():
@@ -200,14 +218,46 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             return
         logged = dict(ledger_log.data.items())
         band = logged.pop(BAND_KEY, None)
+        records = sorted(logged.items())
         count = owner.rebuild(
-            (value for _key, value in sorted(logged.items())),
+            (value for _key, value in records),
             band=cast(Band, band.decode()) if band in BANDS else None,
         )
         expected[0] = next_facts_offset(logged)
         ops.ledger_recovered.set(1)
         ops.rebuilt_events.set(count)
         log.info("ledger rebuilt from its changelog: %d accepted events", count)
+        if owner.rebuild_rejects:
+            drop_rebuild_rejects(records)
+        report_overflow()
+
+    def drop_rebuild_rejects(records: list[tuple[bytes, bytes]]) -> None:
+        """Dead-letter the logged events the rebuild skipped, and log their records again
+        without them, so the next rebuild neither meets nor dead-letters them again."""
+        rejects = owner.rebuild_rejects
+        owner.rebuild_rejects = []
+        log.error("the ledger changelog holds %d events the ledger cannot hold: skipped and "
+                  "dead-lettered", len(rejects))  # fmt: skip
+        dropped: dict[int, set[bytes]] = {}
+        for rejected in rejects:
+            ops.rejected.labels("ledger").inc()
+            log.warning("skipped a logged event: %s", rejected.error)
+            dropped.setdefault(rejected.batch, set()).add(rejected.line)
+            reason = f"in the ledger changelog: {rejected.error}"
+            dead_letters.send_soon(
+                value=rejected.line, headers=[("revpulse-reason", reason.encode())]
+            )
+        for index, lines in dropped.items():
+            key, value = records[index]
+            kept = b"\n".join(line for line in value.splitlines() if line not in lines)
+            ledger_log.data[key] = kept
+            ledger_log.send_changelog(0, key, kept)
+
+    def report_overflow() -> None:
+        for channel in owner.new_overflowed_channels():
+            ops.channels_overflowed.inc()
+            log.warning("channel %s over the cap of %d: counted under 'overflow'",
+                        channel, policy.max_channels)  # fmt: skip
 
     async def apply_message(value: bytes, headers: dict[str, bytes], offset: int) -> int:
         """Apply one facts message; log the events it accepted as one changelog record."""
@@ -220,8 +270,18 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             logged.append(ledger_log.send_changelog(0, key, record))
         if arrivals := headers.get(ARRIVAL_HEADER):
             owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
+        report_overflow()
         for bad, error in result.invalid:
+            ops.rejected.labels("ledger").inc()
+            log.warning("dead-lettered a fact the ledger cannot hold: %s", error)
             await dead_letters.send(value=bad, headers=[("revpulse-reason", str(error).encode())])
+        for conflicting_value, conflicting in result.conflicts:
+            ops.conflicting.labels(conflicting.type).inc()
+            reason = conflict_reason(conflicting)
+            log.warning("dead-lettered: %s", reason)
+            await dead_letters.send(
+                value=conflicting_value, headers=[("revpulse-reason", reason.encode())]
+            )
         for duplicate in result.duplicates:
             ops.duplicates.labels(duplicate.type).inc()
         for late_value, late in result.late:
@@ -272,6 +332,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         owns = facts_tp in app.assignor.assigned_actives()
         ops.ledger_owner.set(1 if owns else 0)
         if not owns:
+            publish_health.succeeded()  # nothing to publish here: not this worker's failure
             if owner.ready:
                 log.info("ledger partition moved to another worker")
                 owner.drop()
@@ -280,14 +341,43 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             return
         if not owner.ready and recovery_done():
             rebuild_if_needed()
+        if not owner.ready:
+            return
         started = time.perf_counter()
-        publication = owner.publication(dt.datetime.now(dt.UTC))
-        if publication is None:
+        try:
+            publication = owner.publication(dt.datetime.now(dt.UTC))
+        except Exception as error:  # a publish that cannot be computed is a failed publish
+            publish_failed("compute", error, log_traceback=True)
+            return
+        if publication is None:  # nothing new: the sinks are current, unless failing
+            await _check_sinks()
+            if publish_health.problem() is None:
+                ops.last_publish_success.set(time.time())
             return
         ops.publish_seconds.labels("compute").observe(time.perf_counter() - started)
         if owner.ledger is not None:
             ops.ledger_events.set(owner.ledger.accepted_count)
         await _publish(publication)
+
+    def publish_failed(step: str, error: Exception, *, log_traceback: bool) -> None:
+        """Counted, shown on /readyz until a publish succeeds, and retried next tick."""
+        ops.publish_failures.labels(step).inc()
+        publish_health.failed(time.time(), f"{step}: {_reason_text(error)}")
+        owner.publish_failed()
+        if log_traceback:
+            log.error("publish failed (%s); will retry", step, exc_info=error)
+        else:
+            log.warning("publish failed: %s; will retry", error)
+
+    async def _check_sinks() -> None:
+        """A sink that lost what it holds (Redis restarted) is a failed publish, even with
+        nothing new: the next publish then writes everything."""
+        for sink in sinks:
+            try:
+                await sink.check()
+            except SinkUnavailableError as error:
+                ops.sink_errors.labels(sink.name).inc()
+                publish_failed(sink.name, error, log_traceback=False)
 
     async def _publish(publication: Publication) -> None:
         delivered = True
@@ -297,8 +387,11 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                 await sink.publish(publication)
             except SinkUnavailableError as error:
                 ops.sink_errors.labels(sink.name).inc()
-                log.warning("%s; will retry", error)
-                owner.publish_failed()
+                publish_failed(sink.name, error, log_traceback=False)
+                delivered = False
+            except Exception as error:  # a sink's own bug: the same, with its traceback
+                ops.sink_errors.labels(sink.name).inc()
+                publish_failed(sink.name, error, log_traceback=True)
                 delivered = False
             else:
                 ops.sink_last_success.labels(sink.name).set(time.time())
@@ -310,6 +403,8 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         if not delivered:
             return  # a band change stays with the owner until every sink took it
         owner.published()
+        publish_health.succeeded()
+        ops.last_publish_success.set(time.time())
         if publication.band is not None and ledger_log.data.get(BAND_KEY) != (
             band := publication.band.encode()
         ):
@@ -325,9 +420,16 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     async def publisher() -> None:
         try:
             await publish_once()
-        except Exception:  # a failed publish must never stop the worker
-            log.exception("publish failed; will retry on the next tick")
-            owner.publish_failed()
+        except Exception as error:  # a failed publish must never stop the worker
+            publish_failed("other", error, log_traceback=True)
+
+    @app.task
+    async def loop_lag_probe() -> None:
+        """How late a short sleep wakes: the longest the loop was held by other work."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(LOOP_PROBE_SECONDS)
+            ops.loop_lag.observe(max(0.0, time.perf_counter() - started - LOOP_PROBE_SECONDS))
 
     @app.timer(5.0)
     async def lag_probe() -> None:
@@ -360,8 +462,11 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         # ready = table recovery done and Kafka and Redis reachable; the body says which not
-        ready, body = await ingest.probes.readiness(recovery_done(), owns_ledger=owner.ready)
+        ready, body = await ingest.probes.readiness(
+            recovery_done(), owns_ledger=owner.ready, publish_problem=publish_health.problem()
+        )
         return web.json(body, status=200 if ready else 503)
 
-    del intake, ledger, publisher, lag_probe, start_sinks, metrics_page, healthz, readyz
-    return Service(app, owner, sinks, registry, ops)
+    del intake, ledger, publisher, lag_probe, loop_lag_probe, start_sinks
+    del metrics_page, healthz, readyz
+    return Service(app, owner, sinks, registry, ops, publish_health)

@@ -1,9 +1,11 @@
-"""Readiness probes for /readyz: can this worker reach Kafka and Redis right now?"""
+"""Readiness for /readyz: can this worker reach Kafka and Redis, and does it publish?"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -11,6 +13,30 @@ from aiokafka import AIOKafkaClient
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class PublishHealth:
+    """Whether the last publish failed, since when and why (None: it did not)."""
+
+    failing_since_seconds: float | None = None
+    error: str | None = None
+
+    def failed(self, now_seconds: float, error: str) -> None:
+        if self.failing_since_seconds is None:
+            self.failing_since_seconds = now_seconds
+        self.error = error
+
+    def succeeded(self) -> None:
+        self.failing_since_seconds = None
+        self.error = None
+
+    def problem(self) -> str | None:
+        """What /readyz says while publishing fails."""
+        if self.failing_since_seconds is None:
+            return None
+        since = dt.datetime.fromtimestamp(self.failing_since_seconds, dt.UTC)
+        return f"publish failing since {since.isoformat(timespec='seconds')}: {self.error}"
 
 
 class ReadinessProbes:
@@ -64,11 +90,12 @@ class ReadinessProbes:
         return {"kafka": kafka or "ok", "redis": redis or "ok"}
 
     async def readiness(
-        self, recovery_done: bool, *, owns_ledger: bool
+        self, recovery_done: bool, *, owns_ledger: bool, publish_problem: str | None = None
     ) -> tuple[bool, dict[str, Any]]:
         """The verdict of /readyz and its JSON body, naming every part that is not ready."""
         parts = await self.check()
         parts["recovery"] = "ok" if recovery_done else "table recovery in progress"
+        parts["publish"] = publish_problem or "ok"
         not_ready = sorted(name for name, state in parts.items() if state != "ok")
         body: dict[str, Any] = {
             "ready": not not_ready,

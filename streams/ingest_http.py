@@ -9,6 +9,7 @@ Anything unexpected is logged and answered 503 + Retry-After, so the sender retr
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -21,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from models.batch import BodyError, ParsedBody, body_format, parse_body
 from models.errors import ConfigError, RevpulseError
-from models.events import Event, event_to_json, partition_key
+from models.events import Event, check_not_future, event_to_json, partition_key
 from models.ledger import check_currency
 from models.signature import (
     SIGNATURE_HEADER,
@@ -251,6 +252,7 @@ class EventsEndpoint:
 
     def _check(self, event: Event) -> None:
         check_currency(event, self.policy)
+        check_not_future(event, dt.datetime.now(dt.UTC), self.settings.max_future())
 
     def _invalid(self, parsed: ParsedBody) -> web.Response:
         count = len(parsed.bad)

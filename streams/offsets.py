@@ -41,7 +41,7 @@ class Incoming:
     offset: int
     timestamp_seconds: float
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (null value), dead-lettered by the intake
 
     @classmethod
     def of_event(cls, event: Any) -> Incoming:
@@ -54,4 +54,4 @@ class Incoming:
     def of_record(cls, record: Any) -> Incoming:
         """From an aiokafka ConsumerRecord (its timestamp is in milliseconds)."""
         return cls(record.topic, record.partition, record.offset, record.timestamp / 1000,
-                   record.key, record.value or b"")  # fmt: skip
+                   record.key, record.value)  # fmt: skip

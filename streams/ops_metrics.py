@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 PUBLISH_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+LOOP_LAG_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class OpsMetrics:
     ledger_events: Gauge
     facts_gaps: Counter
     events_skipped: Counter
+    conflicting: Counter
+    channels_overflowed: Counter
+    publish_failures: Counter
+    last_publish_success: Gauge
+    loop_lag: Histogram
 
 
 def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
@@ -97,6 +103,33 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
             "revpulse_events_skipped_messages",
             "Events-topic messages the intake's consumer skipped and the intake read directly",
             (),
+        ),
+        conflicting=counter(
+            "revpulse_events_conflicting",
+            "Events dead-lettered because their event_id was applied before with other content",
+            ("type",),
+        ),
+        channels_overflowed=counter(
+            "revpulse_channels_overflowed",
+            "Distinct channels past REVPULSE_MAX_CHANNELS, counted under the 'overflow' label",
+            (),
+        ),
+        publish_failures=counter(
+            "revpulse_publish_failures",
+            "Publishes that failed, by step: computing the points, or the sink that failed",
+            ("step",),
+        ),
+        last_publish_success=Gauge(
+            "revpulse_last_publish_success_timestamp_seconds",
+            "Wall-clock time the sinks were last known current: a publish every sink took, "
+            "or a check that found nothing new to publish (0 before the first)",
+            registry=registry,
+        ),
+        loop_lag=Histogram(
+            "revpulse_event_loop_lag_seconds",
+            "How late a short sleep on the worker's event loop wakes up: time the loop was busy",
+            buckets=LOOP_LAG_BUCKETS_SECONDS,
+            registry=registry,
         ),
         rebuilt_events=Gauge(
             "revpulse_ledger_rebuilt_events",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from models.band import Band, next_band
-from models.errors import InvalidEventError
+from models.errors import FieldProblem, InvalidEventError
 from models.events import Event, parse_canonical_event
 from models.ledger import Ledger, Outcome
 from models.policy import MetricPolicy
@@ -29,8 +29,33 @@ class BatchResult:
     accepted: list[bytes] = field(default_factory=list)
     duplicates: list[Event] = field(default_factory=list)
     late: list[tuple[bytes, Event]] = field(default_factory=list)
+    # events the ledger cannot hold, for any reason: dead-lettered with the error
     invalid: list[tuple[bytes, InvalidEventError]] = field(default_factory=list)
+    # an event_id applied before with other content: the first applied version counts
+    conflicts: list[tuple[bytes, Event]] = field(default_factory=list)
     applied: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RebuildReject:
+    """A logged event the ledger cannot hold, skipped by a rebuild."""
+
+    batch: int  # position of its logged batch in the order given to rebuild()
+    line: bytes
+    error: InvalidEventError
+
+
+def unexpected(error: Exception) -> InvalidEventError:
+    """An error the domain did not foresee, as the reason an event is dead-lettered for."""
+    problem = f"the ledger cannot hold it: {type(error).__name__}: {error}"
+    return InvalidEventError([FieldProblem("<event>", problem)])
+
+
+def conflict_reason(event: Event) -> str:
+    return (
+        f"event_id {event.event_id} already applied with different content; "
+        "the first applied version counts"
+    )
 
 
 class LedgerOwner:
@@ -59,6 +84,9 @@ class LedgerOwner:
         self.publish_share = publish_share
         self._last_compute_seconds = 0.0
         self._last_compute_end = -math.inf
+        # logged events the last rebuild skipped, for the app to dead-letter
+        self.rebuild_rejects: list[RebuildReject] = []
+        self._overflow_reported: set[str] = set()
 
     @property
     def ready(self) -> bool:
@@ -74,13 +102,24 @@ class LedgerOwner:
         """A fresh ledger from the changelog: each value is NDJSON of accepted events.
 
         ``band`` is the last band delivered before, so a change across a restart or a
-        hand-over is still an alert."""
+        hand-over is still an alert. A logged event the ledger cannot hold (logged by an
+        older version, before the contract bounded it) is skipped and kept in
+        ``rebuild_rejects``, so a worker upgraded over such a changelog recovers."""
         self.band = band
         ledger = Ledger(self.policy, self.sources)
-        for batch in logged_batches:
+        rejects: list[RebuildReject] = []
+        for index, batch in enumerate(logged_batches):
             for line in batch.splitlines():
-                if line.strip():
+                if not line.strip():
+                    continue
+                try:
                     ledger.restore(parse_canonical_event(line))
+                except InvalidEventError as error:
+                    rejects.append(RebuildReject(index, line, error))
+                except Exception as error:  # anything else: skipped all the same
+                    log.exception("restoring a logged event failed")
+                    rejects.append(RebuildReject(index, line, unexpected(error)))
+        self.rebuild_rejects = rejects
         self.ledger = ledger
         self.dirty = True
         self.needs_full_state = True
@@ -95,28 +134,47 @@ class LedgerOwner:
         for value in values:
             try:
                 event = parse_canonical_event(value)
+                outcome = self.ledger.apply(event, source)
             except InvalidEventError as error:
                 result.invalid.append((value, error))
                 continue
-            outcome = self.ledger.apply(event, source)
+            except Exception as error:  # one event must never stop the ledger
+                log.exception("applying an event failed")
+                result.invalid.append((value, unexpected(error)))
+                continue
             if outcome is Outcome.APPLIED:
                 result.accepted.append(value)
                 result.applied.append(event)
             elif outcome is Outcome.DUPLICATE:
                 result.duplicates.append(event)
+            elif outcome is Outcome.CONFLICT:
+                result.conflicts.append((value, event))
             else:
                 result.late.append((value, event))
         if result.accepted:
             self.dirty = True
         return result
 
+    def new_overflowed_channels(self) -> list[str]:
+        """Channels newly counted under the overflow label, each once per process (a
+        rebuild maps them again)."""
+        if self.ledger is None:
+            return []
+        fresh = []
+        for channel in self.ledger.take_overflowed_channels():
+            if channel not in self._overflow_reported:
+                self._overflow_reported.add(channel)
+                fresh.append(channel)
+        return fresh
+
     def clock(self, now: dt.datetime) -> dt.datetime:
-        """The metrics clock: the watermark, moved on by the wall clock in live mode."""
+        """The metrics clock: the wall clock in live mode, never ahead of it (an event
+        dated ahead counts on its own day, once that day comes); the watermark in event
+        mode."""
         assert self.ledger is not None
-        mark = self.ledger.watermark
         if self.clock_mode == "event":
-            return mark or now
-        return max(mark, now) if mark else now
+            return self.ledger.watermark or now
+        return now
 
     def publication(self, now: dt.datetime) -> Publication | None:
         """Points for the current clock, if anything changed since the last one."""

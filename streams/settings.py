@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(100, ge=0, le=30_000)
     session_timeout_seconds: float = Field(10.0, ge=6)
     clock: Literal["wall", "event"] = "wall"
+    # how far an event's occurred_at may be ahead of the wall clock at intake
+    max_future_seconds: int = Field(86400, ge=0)
 
     # metric policies
     window_days: list[int] = [7, 30, 90, 365]
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     band_strong_min: Decimal = Decimal(1_000_000)
     band_moderate_min: Decimal = Decimal(500_000)
     band_hysteresis_ratio: Decimal = Decimal("0.02")
+    # distinct channels with their own series; later ones are counted under "overflow"
+    max_channels: int = Field(100, ge=1)
+    channel_allowlist: list[str] = []
 
     # sinks
     redis_prefix: str = "revpulse"
@@ -85,7 +90,12 @@ class Settings(BaseSettings):
             bands=BandThresholds(
                 self.band_strong_min, self.band_moderate_min, self.band_hysteresis_ratio
             ),
+            max_channels=self.max_channels,
+            channel_allowlist=frozenset(name.lower() for name in self.channel_allowlist),
         )
+
+    def max_future(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.max_future_seconds)
 
     def changelog_topic(self) -> str:
         return f"{self.app_id}-ledger-log-changelog"
