@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
+from models.money import add, money_sum
 from models.windows import Window, add_months
 
 
@@ -83,7 +84,7 @@ def build_book(contracts: Iterable[BookedContract], churns: list[Churn]) -> list
 def arr_on(book: Iterable[BookEntry], day: dt.date) -> tuple[Decimal, int]:
     """ARR and the number of active contracts on ``day``."""
     active = [entry.contract.arr for entry in book if entry.active_on(day)]
-    return sum(active, Decimal(0)), len(active)
+    return money_sum(active), len(active)
 
 
 def active_accounts_on(book: Iterable[BookEntry], day: dt.date) -> set[str]:
@@ -104,12 +105,12 @@ def arr_movements(book: Iterable[BookEntry], window: Window) -> ArrMovements:
         contract = entry.contract
         if window.contains(contract.start_date):
             if contract.kind == "new":
-                new += contract.arr
+                new = add(new, contract.arr)
             elif contract.kind == "expansion":
-                expansion += contract.arr
+                expansion = add(expansion, contract.arr)
         ended_early = entry.churned and entry.end_date > contract.start_date
         if ended_early and window.contains(entry.end_date):
-            churned += contract.arr
+            churned = add(churned, contract.arr)
     return ArrMovements(new, expansion, churned)
 
 
@@ -155,7 +156,7 @@ def summarize(
     for entry in book:
         contract = entry.contract
         if entry.active_on(as_of):
-            arr += contract.arr
+            arr = add(arr, contract.arr)
             active_contracts += 1
             accounts.add(contract.account_id)
         if entry.active_on(churn_window.first_day):
@@ -167,11 +168,11 @@ def summarize(
             totals = moves[window.name]
             if window.contains(contract.start_date):
                 if contract.kind == "new":
-                    totals[0] += contract.arr
+                    totals[0] = add(totals[0], contract.arr)
                 elif contract.kind == "expansion":
-                    totals[1] += contract.arr
+                    totals[1] = add(totals[1], contract.arr)
             if ended_early and window.contains(entry.end_date):
-                totals[2] += contract.arr
+                totals[2] = add(totals[2], contract.arr)
     return BookSummary(
         arr=arr,
         active_contracts=active_contracts,

@@ -7,12 +7,14 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
+from models.money import MONEY_CONTEXT
 from models.windows import Window
 
 # (metric, dimension, value); dimension is "all", "origin" or "channel"
 BucketKey = tuple[str, str, str]
 Segment = tuple[str, str]
 ALL: Segment = ("all", "all")
+_ZERO = Decimal(0)
 
 
 def segments_of(origin: str | None, channel: str | None) -> list[Segment]:
@@ -39,7 +41,7 @@ class DailyBuckets:
         days = self._days[key]
         self._touched.add((key, day))
         self._prefix.pop(key, None)
-        total = days.get(day, Decimal(0)) + amount
+        total = MONEY_CONTEXT.add(days.get(day, _ZERO), amount)
         if total == 0:
             days.pop(day, None)
         else:
@@ -53,13 +55,13 @@ class DailyBuckets:
             days = sorted(self._days.get(key, {}).items())
             running = [Decimal(0)]
             for _day, amount in days:
-                running.append(running[-1] + amount)
+                running.append(MONEY_CONTEXT.add(running[-1], amount))
             prefix = ([day for day, _amount in days], running)
             self._prefix[key] = prefix
         ordered_days, running = prefix
         first = bisect.bisect_left(ordered_days, window.first_day)
         after_last = bisect.bisect_right(ordered_days, window.last_day)
-        return running[after_last] - running[first]
+        return MONEY_CONTEXT.subtract(running[after_last], running[first])
 
     def segments(self, metric: str) -> set[Segment]:
         """Segments with at least one non-zero day (a restated-away segment is gone)."""

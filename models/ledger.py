@@ -161,7 +161,9 @@ class Ledger:
         first = self._digests.get(event.event_id)
         if first is not None:
             return self._repeat(event, first)
-        if self.is_late(event):
+        with _computing("occurred_at"):
+            late = self.is_late(event)
+        if late:
             return Outcome.LATE
         self._prepare(event)()
         self._advance_source(source, event.occurred_at)
@@ -187,8 +189,6 @@ class Ledger:
 
         Nothing here changes the ledger, so an event that fails leaves no trace: no id
         seen, no watermark moved, no channel admitted, no bucket changed."""
-        with _computing("<event>"):
-            digest = canonical_digest(event)
         with _computing("occurred_at"):
             occurred_at = event.occurred_at
             if not MIN_INSTANT <= occurred_at <= MAX_INSTANT:
@@ -247,6 +247,9 @@ class Ledger:
 
                 def change() -> None:
                     self._add(spent, +1)
+
+        with _computing("<event>"):  # last: a field's own problem is named above
+            digest = canonical_digest(event)
 
         def commit() -> None:
             self._digests[event.event_id] = digest

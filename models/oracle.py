@@ -18,6 +18,7 @@ from typing import TypeVar
 from models import money
 from models.errors import FieldProblem, InvalidEventError
 from models.events import (
+    OVERFLOW_CHANNEL,
     UNKNOWN,
     ContractSigned,
     CustomerChurned,
@@ -115,6 +116,33 @@ def _rate(policy: MetricPolicy, currency: str | None) -> Decimal:
     return rate
 
 
+def _channel_labels(accepted: Sequence[Event], policy: MetricPolicy) -> dict[str, str]:
+    """Per event_id, the label its sender's channel counts under, by the cap's rule:
+    with an allowlist, exactly its channels keep their own label; without one, the first
+    ``max_channels`` distinct channels in input order do; the rest count as overflow.
+    ``unknown`` always keeps its label and never counts toward the cap."""
+    allowlist = {channel.lower() for channel in policy.channel_allowlist}
+    admitted: set[str] = set()
+    labels: dict[str, str] = {}
+    for event in accepted:
+        if not isinstance(event, LeadCreated | SpendRecorded | ContractSigned):
+            continue
+        channel = event.data.channel
+        if channel is None:
+            continue
+        if channel == UNKNOWN:
+            label = channel
+        elif allowlist:
+            label = channel if channel in allowlist else OVERFLOW_CHANNEL
+        elif channel in admitted or len(admitted) < policy.max_channels:
+            admitted.add(channel)
+            label = channel
+        else:
+            label = OVERFLOW_CHANNEL
+        labels[event.event_id] = label
+    return labels
+
+
 class _Facts:
     """Every event reduced to what the metrics count."""
 
@@ -123,6 +151,7 @@ class _Facts:
         for event in events:
             unique.setdefault(event.event_id, event)
         accepted = list(unique.values())
+        labels = _channel_labels(accepted, policy)
         leads = _winners(
             (e for e in accepted if isinstance(e, LeadCreated)), lambda e: e.data.lead_id
         )
@@ -138,13 +167,13 @@ class _Facts:
             lead = leads.get(lead_id) if lead_id is not None else None
             if lead is None:
                 return UNKNOWN, UNKNOWN
-            return lead.data.origin, lead.data.channel
+            return lead.data.origin, labels[lead.event_id]
 
         self.leads = [
             _Lead(
                 lead.occurred_day,
                 lead.data.origin,
-                lead.data.channel,
+                labels[lead.event_id],
                 money.quantize_money(lead.data.estimated_value or Decimal(0)),
             )
             for lead in leads.values()
@@ -172,7 +201,7 @@ class _Facts:
                 _Booking(
                     contract.occurred_day,
                     data.origin or lead_origin,
-                    data.channel or lead_channel,
+                    labels.get(contract.event_id) or lead_channel,
                     data.kind,
                     acv,
                     money.tcv(recurring, fees),
@@ -205,7 +234,7 @@ class _Facts:
             _Spend(
                 e.occurred_day,
                 UNKNOWN,
-                e.data.channel,
+                labels[e.event_id],
                 money.convert(e.data.amount, _rate(policy, e.data.currency)),
             )
             for e in accepted
@@ -222,7 +251,7 @@ def _in(facts: Iterable[F], segment: Segment, window: Window | None = None) -> l
 
 
 def _sum(values: Iterable[Decimal]) -> Decimal:
-    return sum(values, Decimal(0))
+    return money.money_sum(values)
 
 
 def _new(bookings: Iterable[_Booking]) -> list[_Booking]:
@@ -317,7 +346,8 @@ def _window_points(out: _Points, facts: _Facts, window: Window) -> None:
         out.plain("spend", name, seg, spend)
         out.quotient("cac", name, seg, spend, Decimal(len(new)))
         out.quotient("roas", name, seg, new_acv, spend)
-        out.quotient("cac_payback_months", name, seg, spend * money.MONTHS_PER_YEAR, new_acv)
+        payback_numerator = money.MONEY_CONTEXT.multiply(spend, money.MONTHS_PER_YEAR)
+        out.quotient("cac_payback_months", name, seg, payback_numerator, new_acv)
 
 
 def _accounts_on(terms: Iterable[_Term], day: dt.date) -> set[str]:
@@ -370,8 +400,10 @@ def compute_oracle(
 ) -> list[MetricPoint]:
     """Every metric point as of ``as_of``, from scratch, for the given events.
 
-    The first of several events with one ``event_id`` counts; the order is otherwise
-    irrelevant. Every event is used, however late: drop late ones before calling this.
+    The first of several events with one ``event_id`` counts. Every event is used,
+    however late: drop late ones before calling this. The input order is the ledger's
+    application order: past the cap on distinct channels (``policy.max_channels``, no
+    allowlist) it decides which channels keep their own label; otherwise it is irrelevant.
     """
     facts = _Facts(events, policy)
     out = _Points(as_of)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from models import book as book_math
 from models.buckets import ALL, Segment
-from models.money import MONTHS_PER_YEAR
+from models.money import MONEY_CONTEXT, MONTHS_PER_YEAR
 from models.ratios import ratio
 from models.state import MetricsSource
 from models.windows import Window, rolling, windows_ending
@@ -112,7 +112,8 @@ def _window_points(b: _Builder, window: Window) -> None:
         b.plain("spend", window.name, seg, spend)
         b.quotient("cac", window.name, seg, spend, b.total("new_customers", seg, window))
         b.quotient("roas", window.name, seg, new_acv, spend)
-        b.quotient("cac_payback_months", window.name, seg, spend * MONTHS_PER_YEAR, new_acv)
+        payback_numerator = MONEY_CONTEXT.multiply(spend, MONTHS_PER_YEAR)
+        b.quotient("cac_payback_months", window.name, seg, payback_numerator, new_acv)
 
 
 def _book_points(b: _Builder, windows: list[Window]) -> None:

@@ -18,12 +18,15 @@ from models.events import (
     LeadConverted,
     LeadCreated,
     SpendRecorded,
+    canonical_digest,
+    check_not_future,
     event_to_json,
     parse_canonical_event,
     parse_event,
     parse_event_bytes,
     partition_key,
 )
+from models.limits import decimal_places
 
 WHEN = "2024-03-01T10:00:00+02:00"
 
@@ -327,3 +330,200 @@ def test_canonical_parse_reports_bad_json_as_body() -> None:
     with pytest.raises(InvalidEventError) as caught:
         parse_canonical_event(b"{oops")
     assert caught.value.problems[0].field == "<body>"
+
+
+# -- the contract's bounds (models.limits) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        raw(start_date="1900-01-01"),
+        raw(start_date="2199-11-30", term_months=1),  # ends on 2199-12-30
+        raw(start_date="2099-12-31", term_months=1200),  # ends on 2199-12-31
+        raw(recurring_value="1000000000000", one_time_fees="1000000000000"),
+        raw(recurring_value="999999999999.999999"),
+        raw(recurring_value="0.000001"),
+        raw(recurring_value="1.5000000000"),  # trailing zeros past the sixth place
+        raw("customer.churned", effective_date="1900-01-01"),
+        raw("customer.churned", effective_date="2199-12-31"),
+        raw("lead.created", estimated_value="1000000000000"),
+        raw("spend.recorded", amount="1000000000000.000000"),
+        {**raw(), "occurred_at": "2199-12-31T23:59:59.999999Z"},
+        {**raw(), "occurred_at": "2200-01-01T00:59:59+01:00"},  # 2199-12-31 23:59:59 UTC
+        {**raw(), "occurred_at": "1900-01-01T00:00:00Z"},
+        {**raw(), "occurred_at": "1899-12-31T23:00:00-01:00"},  # 1900-01-01 00:00 UTC
+    ],
+)
+def test_values_at_the_bounds_are_accepted(value: dict[str, Any]) -> None:
+    assert parse_event(value).event_id == "evt-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        (raw(start_date="1899-12-31"), "data.start_date", "between 1900-01-01 and 2199-12-31"),
+        (raw(start_date="9999-12-31"), "data.start_date", "between 1900-01-01 and 2199-12-31"),
+        (raw(start_date="2199-12-01", term_months=1), "data.term_months", "ends on 2200-01-01"),
+        (raw(start_date="2100-01-01", term_months=1200), "data.term_months", "start_date"),
+        (raw(term_months=1201), "data.term_months", "less than or equal to 1200"),
+        (raw(recurring_value="1000000000000.000001"), "data.recurring_value", "1000000000000"),
+        (raw(recurring_value="1E+22"), "data.recurring_value", "1000000000000"),
+        (raw(recurring_value="0.0000001"), "data.recurring_value", "6 decimal places"),
+        (raw(one_time_fees="1.1234567"), "data.one_time_fees", "6 decimal places"),
+        (raw("lead.created", estimated_value="1.0000005"), "data.estimated_value", "decimal"),
+        (raw("spend.recorded", amount="1000000000001"), "data.amount", "1000000000000"),
+        (raw("customer.churned", effective_date="2200-01-01"), "data.effective_date", "2199"),
+        (raw("customer.churned", effective_date="1899-12-31"), "data.effective_date", "1900"),
+        ({**raw(), "occurred_at": "9999-12-31T23:59:59-01:00"}, "occurred_at", "between"),
+        ({**raw(), "occurred_at": "0001-01-01T00:00:00+01:00"}, "occurred_at", "between"),
+        ({**raw(), "occurred_at": "2200-01-01T00:00:00Z"}, "occurred_at", "between"),
+        ({**raw(), "occurred_at": "2199-12-31T23:59:59-00:01"}, "occurred_at", "between"),
+        ({**raw(), "occurred_at": "1900-01-01T00:00:00+00:01"}, "occurred_at", "between"),
+        ({**raw(), "occurred_at": "3000-01-01T00:00:00Z"}, "occurred_at", "between"),
+        (raw(channel="overflow"), "data.channel", "reserved"),
+        (raw("lead.created", channel="Overflow"), "data.channel", "cap on distinct channels"),
+        (raw("spend.recorded", channel="OVERFLOW"), "data.channel", "reserved"),
+    ],
+)
+def test_values_past_the_bounds_are_refused(
+    value: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        parse_event(value)
+    problems = {problem.field: problem.message for problem in caught.value.problems}
+    assert field in problems, problems
+    assert message in problems[field]
+
+
+def test_a_term_past_the_last_date_names_its_start_and_term() -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        parse_event(raw(start_date="2190-06-15", term_months=120))
+    (problem,) = caught.value.problems
+    assert problem.field == "data.term_months"
+    assert problem.message == (
+        "Value error, start_date 2190-06-15 + 120 months ends on 2200-06-15, "
+        "after the last allowed date 2199-12-31"
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [("1E+3", Decimal(1000)), ("1e12", Decimal(10**12)), ("123.4560000000", Decimal("123.456"))],
+)
+def test_decimal_places_ignore_the_exponent_spelling(number: str, expected: Decimal) -> None:
+    body = json.dumps(raw("spend.recorded")).replace('"99.99"', number)
+    event = parse_event_bytes(body)
+    assert isinstance(event, SpendRecorded)
+    assert event.data.amount == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "places"),
+    [
+        (Decimal("1E+3"), 0),
+        (Decimal("1000"), 0),
+        (Decimal("0E-12"), 0),
+        (Decimal("-0.000"), 0),
+        (Decimal("1.50"), 1),
+        (Decimal("0.000001"), 6),
+        (Decimal("1.2345670"), 6),
+        (Decimal("1E-7"), 7),
+        (Decimal("12.5E-6"), 7),
+        (Decimal("1234567890123456789012345678901234567890.1"), 1),
+    ],
+)
+def test_decimal_places(value: Decimal, places: int) -> None:
+    assert decimal_places(value) == places
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity")])
+def test_decimal_places_of_a_non_number_is_an_error(value: Decimal) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        decimal_places(value)
+
+
+# -- occurred_at against the wall clock ---------------------------------------------------
+
+NOW = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
+A_DAY = dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "2024-03-02T12:00:00Z",
+        "2024-03-02T13:00:00+01:00",
+        "2024-03-01T12:00:00Z",
+        "1900-01-01T00:00:00Z",
+    ],
+)
+def test_up_to_max_future_ahead_is_accepted(occurred_at: str) -> None:
+    check_not_future(parse_event({**raw(), "occurred_at": occurred_at}), NOW, A_DAY)
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["2024-03-02T12:00:00.000001Z", "2024-03-02T12:00:01+00:00", "2150-01-01T00:00:00Z"],
+)
+def test_more_than_max_future_ahead_is_refused(occurred_at: str) -> None:
+    event = parse_event({**raw(), "occurred_at": occurred_at})
+    with pytest.raises(InvalidEventError) as caught:
+        check_not_future(event, NOW, A_DAY)
+    (problem,) = caught.value.problems
+    assert problem.field == "occurred_at"
+    assert "more than 86400 s ahead of the wall clock" in problem.message
+
+
+# -- canonical_digest: a re-send or a conflict ----------------------------------------------
+
+
+def _digest(value: dict[str, Any]) -> bytes:
+    return canonical_digest(parse_event(value))
+
+
+@pytest.mark.parametrize(
+    "same",
+    [
+        {**raw(), "occurred_at": "2024-03-01T08:00:00Z"},  # the same instant as WHEN
+        {**raw(), "occurred_at": "2024-03-01T03:30:00-04:30"},
+        raw(recurring_value="24000.000000"),
+        raw(recurring_value="2.4E+4"),
+        raw(one_time_fees="1500.0"),
+        {**raw(), "data": {**raw()["data"], "origin": None}},  # null: as if absent
+        {**raw(), "data": {**raw()["data"], "channel": None, "lead_id": "L1"}},
+    ],
+)
+def test_the_digest_ignores_how_the_same_content_is_written(same: dict[str, Any]) -> None:
+    assert _digest(same) == _digest(raw())
+    assert len(_digest(raw())) == 8
+
+
+def test_the_digest_treats_defaults_and_null_as_written_out() -> None:
+    defaulted = raw(kind=None, one_time_fees=None)
+    explicit = raw(kind="new", one_time_fees="0")
+    assert _digest(defaulted) == _digest(explicit)
+    assert _digest({**raw(), "source": None}) == _digest(
+        {k: v for k, v in raw().items() if k != "source"}
+    )
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {**raw(), "occurred_at": "2024-03-01T08:00:01Z"},
+        raw(recurring_value="24000.000001"),
+        raw(channel="events"),
+        raw(currency="USD"),
+        raw(kind="new"),
+        {**raw(), "source": "salesforce"},
+        {**raw(), "type": "lead.created", "data": VALID["lead.created"]},
+    ],
+)
+def test_the_digest_tells_other_content_apart(other: dict[str, Any]) -> None:
+    assert _digest(other) != _digest(raw())
+
+
+def test_the_digest_sees_channels_folded_to_lower_case() -> None:
+    lead = raw("lead.created", channel="Paid_Search")
+    assert _digest(lead) == _digest(raw("lead.created", channel="paid_search"))

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from builders import churn, contract, conversion, day, lead, spend
+from builders import churn, contract, conversion, day, lead, raw_event, spend, value
 
 from models.book import BookedContract, Churn
 from models.buckets import ALL
 from models.errors import InvalidEventError
-from models.events import ContractSigned, Event
+from models.events import ContractSigned, Event, parse_event
 from models.ledger import Ledger, Outcome, check_currency
 from models.policy import MetricPolicy, SubYearPolicy
+from models.series import compute_points
 from models.windows import Window, rolling
 
 D = Decimal
@@ -431,3 +433,133 @@ def test_lateness_mark_is_the_slowest_source_after_any_sequence() -> None:
             marks[source] = max(marks.get(source, event.occurred_at), event.occurred_at)
             expected = min(marks.values()) if len(marks) == len(sources) else None
             assert ledger.lateness_mark() == expected
+
+
+# -- defence in depth: an event the ledger cannot hold changes nothing ---------------------
+
+
+def _unchecked(event: Event, **changes: Any) -> Event:
+    """``event`` with fields (``data.x`` or envelope) replaced, bypassing the contract."""
+    data_changes = {k.removeprefix("data_"): v for k, v in changes.items() if k.startswith("data_")}
+    envelope = {k: v for k, v in changes.items() if not k.startswith("data_")}
+    data = event.data.model_copy(update=data_changes)
+    return event.model_copy(update={**envelope, "data": data})
+
+
+def _snapshot(ledger: Ledger) -> tuple[object, ...]:
+    return (
+        ledger.accepted_count,
+        ledger.watermark,
+        ledger.lateness_mark(),
+        ledger.buckets.as_dict(),
+        ledger.booked_contracts(),
+        ledger.churns(),
+        ledger.admitted_channels,
+    )
+
+
+_MINUS_ONE_HOUR = dt.timezone(-dt.timedelta(hours=1))
+POISON: list[tuple[Event, str]] = [
+    (_unchecked(contract("p1", "C9", "2024-03-12"), data_start_date=day("9999-12-31")),
+     "data.term_months"),
+    (_unchecked(contract("p1", "C9", "2024-03-12"), data_term_months=10**6),
+     "data.term_months"),
+    (_unchecked(contract("p1", "C9", "2024-03-12"), data_recurring_value=D("1E+70")),
+     "data.recurring_value"),
+    (_unchecked(contract("p1", "C9", "2024-03-12", channel="fresh"), data_term_months=0),
+     "data.recurring_value"),
+    (_unchecked(lead("p1", "L9", "2024-03-12", channel="fresh"),
+                data_estimated_value=D("1E+70")), "data.estimated_value"),
+    (_unchecked(spend("p1", "fresh", "1", "2024-03-12"), data_amount=D("1E+70")),
+     "data.amount"),
+    (_unchecked(conversion("p1", "L9", "2024-03-12"),
+                occurred_at=dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_MINUS_ONE_HOUR)),
+     "occurred_at"),
+    (_unchecked(churn("p1", "A1", "2024-03-12"),
+                occurred_at=dt.datetime(3000, 1, 1, tzinfo=dt.UTC)), "occurred_at"),
+    (_unchecked(churn("p1", "A1", "2024-03-12"), occurred_at=dt.datetime(2024, 3, 12)),
+     "occurred_at"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("poison", "field"), POISON)
+@pytest.mark.parametrize("how", ["apply", "restore"])
+def test_an_event_that_cannot_be_held_leaves_the_ledger_as_it_was(
+    poison: Event, field: str, how: str
+) -> None:
+    ledger = ledger_of(
+        lead("e1", "L1", "2024-03-10", estimated_value="100"),
+        contract("k1", "C1", "2024-03-11", lead_id="L1"),
+        churn("x1", "A2", "2024-03-11"),
+        spend("s1", "organic", "10", "2024-03-11"),
+        policy=MetricPolicy(max_channels=2),
+    )
+    before = _snapshot(ledger)
+    with pytest.raises(InvalidEventError) as caught:
+        getattr(ledger, how)(poison)
+    assert [problem.field for problem in caught.value.problems] == [field]
+    assert "cannot hold" in str(caught.value) or "between" in str(caught.value)
+    assert _snapshot(ledger) == before
+    assert ledger.take_overflowed_channels() == []
+    # the same id is still free, and the ledger goes on
+    later = contract("p1", "C2", "2024-03-13", account_id="A3", recurring_value="6000")
+    assert ledger.apply(later) is Outcome.APPLIED
+    assert total(ledger, "bookings") == 2
+    points = compute_points(ledger, dt.date(2024, 3, 31))
+    assert value(points, "arr", "point") == D(18000)
+
+
+def test_a_contract_at_every_bound_is_held_and_computed() -> None:
+    last_start = contract(
+        "k1", "C1", "2199-12-01", start_date="2099-12-31", term_months=1200,
+        recurring_value="1000000000000", one_time_fees="1000000000000",
+    )  # fmt: skip
+    short = contract(
+        "k2", "C2", "2199-12-01", start_date="2199-11-30", term_months=1,
+        recurring_value="999999999999.999999",
+    )  # fmt: skip
+    ledger = ledger_of(last_start, short, policy=MetricPolicy(fx_rates={"EUR": D("1.08")}))
+    assert ledger.booked_contract("C1").term_end == day("2199-12-31")
+    assert ledger.booked_contract("C2").term_end == day("2199-12-30")
+    points = compute_points(ledger, day("2199-12-29"))
+    assert value(points, "arr", "point") == D("10000000000") + D("11999999999999.999988")
+    assert value(points, "bookings_tcv", "30d") == D("2999999999999.999999")
+
+
+# -- conflicting duplicates -----------------------------------------------------------------
+
+
+def test_a_re_send_written_differently_is_a_duplicate() -> None:
+    first = parse_event(
+        raw_event("spend.recorded", "s1", "2024-03-10T12:00:00Z",
+                  {"channel": "organic", "amount": "10", "currency": "USD"})
+    )  # fmt: skip
+    again = parse_event(
+        raw_event("spend.recorded", "s1", "2024-03-10T14:00:00+02:00",
+                  {"channel": "Organic", "amount": "1.0E+1", "currency": "USD"})
+    )  # fmt: skip
+    ledger = ledger_of(first)
+    assert ledger.apply(again) is Outcome.DUPLICATE
+
+
+def test_the_same_id_with_other_content_is_a_conflict_and_the_first_counts() -> None:
+    ledger = ledger_of(spend("s1", "organic", "10", "2024-03-10"))
+    assert ledger.apply(spend("s1", "organic", "11", "2024-03-10")) is Outcome.CONFLICT
+    assert ledger.apply(spend("s1", "organic", "10", "2024-03-10")) is Outcome.DUPLICATE
+    assert ledger.accepted_count == 1
+    assert total(ledger, "spend") == 10
+
+
+def test_a_conflict_is_found_even_when_the_repeat_is_late() -> None:
+    ledger = ledger_of(spend("s1", "organic", "10", "2024-01-10"), lead("e2", "L1", "2024-03-30"))
+    assert ledger.apply(spend("s1", "organic", "99", "2024-01-10")) is Outcome.CONFLICT
+
+
+def test_restore_records_what_each_event_said() -> None:
+    ledger = Ledger(MetricPolicy())
+    assert ledger.restore(spend("s1", "organic", "10", "2024-03-10")) is Outcome.APPLIED
+    assert ledger.restore(spend("s1", "organic", "10", "2024-03-10")) is Outcome.DUPLICATE
+    assert ledger.restore(spend("s1", "events", "10", "2024-03-10")) is Outcome.CONFLICT
+    assert ledger.apply(spend("s1", "organic", "10", "2024-03-11")) is Outcome.CONFLICT
+    assert total(ledger, "spend", ("channel", "organic")) == 10
+    assert total(ledger, "spend", ("channel", "events")) == 0

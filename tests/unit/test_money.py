@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.money import acv, annualize, arr_contribution, convert, quantize_money, tcv
+from models.money import (
+    acv,
+    add,
+    annualize,
+    arr_contribution,
+    convert,
+    money_sum,
+    quantize_money,
+    tcv,
+)
 from models.policy import SubYearPolicy
+from models.ratios import ratio
 
 D = Decimal
 
@@ -174,3 +184,38 @@ def test_quantized_sums_do_not_depend_on_order(amounts: list[Decimal]) -> None:
     quantized = [quantize_money(a) for a in amounts]
     assert sum(quantized, D(0)) == sum(reversed(quantized), D(0))
     assert sum(quantized, D(0)) == sum(sorted(quantized), D(0))
+
+
+# -- at the contract's bounds: exact, and never InvalidOperation ---------------------------
+
+TOP = Decimal("1000000000000")  # models.limits.MAX_MONEY
+TOP_CENTS = Decimal("999999999999.999999")
+
+
+def test_values_at_the_bounds_are_exact() -> None:
+    assert acv(TOP, 1) == Decimal("12000000000000.000000")
+    assert acv(TOP_CENTS, 1, TOP, include_one_time_fees=True) == Decimal("23999999999999.999988")
+    assert arr_contribution(TOP_CENTS, 7) == Decimal("1714285714285.714284")
+    assert tcv(TOP, TOP) == Decimal("2000000000000.000000")
+    assert convert(TOP_CENTS, Decimal("1.2675")) == Decimal("1267499999999.999999")
+    assert convert(TOP_CENTS, Decimal("123456789.123456789")) == Decimal(
+        "123456789123456788876.543211"
+    )
+
+
+def test_sums_of_a_million_values_at_the_bounds_are_exact() -> None:
+    one = acv(TOP_CENTS, 1)
+    total = money_sum([one] * 1_000_000)
+    assert total == Decimal("11999999999999999988.000000")
+    huge = money_sum([total] * 1_000_000)
+    assert add(huge, Decimal("0.000001")) == Decimal("11999999999999999988000000.000001")
+    # the thread's 28 digits would have rounded the last places away
+    assert huge + Decimal("0.000001") != Decimal("11999999999999999988000000.000001")
+
+
+def test_a_quotient_of_sums_at_the_bounds_fits() -> None:
+    numerator = money_sum([acv(TOP, 1)] * 1_000_000)
+    assert ratio(numerator, Decimal("0.000001")) == Decimal("12000000000000000000000000.000000")
+    with pytest.raises(InvalidOperation):  # what 28 digits would do
+        (numerator / Decimal("0.000001")).quantize(Decimal("0.000001"))
+    assert ratio(Decimal(1), Decimal(3)) == Decimal("0.333333")
