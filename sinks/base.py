@@ -51,6 +51,11 @@ class Sink(Protocol):
 
     async def publish(self, publication: Publication) -> None: ...
 
+    async def check(self) -> None:
+        """Raise SinkUnavailableError if the sink lost what it was sent (a Redis restart):
+        called when there is nothing new to publish, so the next publish writes it all."""
+        ...
+
     async def withdraw(self) -> None:
         """This worker no longer owns the ledger: stop serving what it published, if the
         sink serves it from this process (Prometheus); shared stores keep it."""

@@ -20,6 +20,9 @@ class MemorySink:
     async def publish(self, publication: Publication) -> None:
         self.publications.append(publication)
 
+    async def check(self) -> None:
+        return None
+
     async def withdraw(self) -> None:
         self.withdrawn = True
 

@@ -107,6 +107,9 @@ class PrometheusSink:
     async def publish(self, publication: Publication) -> None:
         self._collector.update(publication)
 
+    async def check(self) -> None:
+        return None  # served from this process: nothing to lose
+
     async def withdraw(self) -> None:
         """Another worker publishes now: export no business gauges from here."""
         self._collector.update(None)

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from models.errors import SinkUnavailableError
@@ -17,6 +18,10 @@ from sinks.redis_keys import RedisKeys, text
 
 
 class RedisSink:
+    """Writes only what changed since its last publish, so it must know when Redis lost
+    what it holds: each publish first compares the server's ``run_id`` (new on every
+    start) and looks for the meta hash every publish writes (gone after a flush)."""
+
     name = "redis"
 
     def __init__(self, url: str, keys: RedisKeys, history_length: int = 1000) -> None:
@@ -25,14 +30,61 @@ class RedisSink:
         self._history_length = history_length
         self._client: aioredis.Redis | None = None
         self._last: dict[str, str] | None = None
+        # the server's run_id when a publish last succeeded, and the one the last check saw
+        self._published_run_id: str | None = None
+        self._seen_run_id: str | None = None
 
     async def start(self) -> None:
         self._client = aioredis.Redis.from_url(self._url)
+
+    async def check(self) -> None:
+        """Raise SinkUnavailableError when Redis restarted or lost our keys since the last
+        publish that succeeded: the caller then publishes everything again (publish_failed)."""
+        if self._client is None:
+            raise SinkUnavailableError(self.name, "not started")
+        info, meta_exists = await self._server_state()
+        self._seen_run_id = str(info.get("run_id", ""))
+        if self._published_run_id is None:
+            return  # nothing published to this server yet: the next publish writes it whole
+        if self._seen_run_id != self._published_run_id:
+            self._forget()
+            raise SinkUnavailableError(
+                self.name, "Redis restarted (run_id changed); republishing everything"
+            )
+        if not meta_exists:
+            self._forget()
+            raise SinkUnavailableError(
+                self.name, f"{self._keys.meta} is gone (Redis flushed?); republishing everything"
+            )
+
+    async def _server_state(self) -> tuple[dict[str, Any], int]:
+        """INFO server and whether our meta hash exists. A connection the server closed
+        (it restarted) is retried once on a new one, so the restart is what gets reported."""
+        assert self._client is not None
+        for attempt in (1, 2):
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                pipe.info("server")
+                pipe.exists(self._keys.meta)
+                info, meta_exists = await pipe.execute()
+                return info, meta_exists
+            except RedisConnectionError as error:
+                if attempt == 2:
+                    raise SinkUnavailableError(self.name, str(error)) from error
+            except (RedisError, OSError) as error:
+                raise SinkUnavailableError(self.name, str(error)) from error
+        raise AssertionError("unreachable")
+
+    def _forget(self) -> None:
+        """What we last wrote is no longer known to be there: re-read, then write it all."""
+        self._last = None
+        self._published_run_id = None
 
     async def publish(self, publication: Publication) -> None:
         if self._client is None:
             raise SinkUnavailableError(self.name, "not started")
         keys = self._keys
+        await self.check()
         if self._last is None:
             self._last = await self._read_current()
         current: dict[Any, Any] = {
@@ -70,6 +122,7 @@ class RedisSink:
         except (RedisError, OSError) as error:
             raise SinkUnavailableError(self.name, str(error)) from error
         self._last = current
+        self._published_run_id = self._seen_run_id
 
     def _write_state(self, pipe: Any, delta: StateDelta) -> None:
         """The stored copy the CLI computes ``--as-of`` from, in the same transaction."""
@@ -104,7 +157,7 @@ class RedisSink:
 
     async def withdraw(self) -> None:
         """Redis is shared: the new owner overwrites what is there. Forget our copy."""
-        self._last = None
+        self._forget()
 
     async def _read_current(self) -> dict[str, str]:
         """What an earlier run left, so series that became undefined get removed."""
