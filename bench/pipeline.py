@@ -93,20 +93,31 @@ class Histogram:
         return lower
 
 
+class BenchError(RuntimeError):
+    """A benchmark cannot go on; the message is its one-line reason."""
+
+
 class WorkerProcess:
     """``python -m streams.cli worker`` with ``overrides`` (``settings`` is what they make)."""
 
-    def __init__(self, settings: Settings, overrides: Mapping[str, Any], log_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        overrides: Mapping[str, Any],
+        log_dir: Path,
+        metrics_timeout_seconds: float = 10.0,
+    ) -> None:
         self.settings = settings
+        self.metrics_timeout_seconds = metrics_timeout_seconds
         env = worker_env(overrides)
         env["REVPULSE_DATA_DIR"] = str(log_dir / "worker-data")
         argv = [sys.executable, "-m", "streams.cli", "worker"]
         self.child: ChildProcess = spawn("worker", argv, log_dir, env)
 
-    def _get(self, path: str) -> tuple[int, str]:
+    def _get(self, path: str, timeout_seconds: float = 10.0) -> tuple[int, str]:
         url = f"http://127.0.0.1:{self.settings.web_port}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
@@ -132,9 +143,19 @@ class WorkerProcess:
 
     def samples(self) -> Samples:
         self.check_alive()
-        status, body = self._get("/metrics")
+        timeout = self.metrics_timeout_seconds
+        try:
+            status, body = self._get("/metrics", timeout)
+        except OSError as error:
+            reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise BenchError(
+                    f"the worker's /metrics did not answer within {timeout:g} s (is it "
+                    f"stalled? see {self.child.log_path})"
+                ) from error
+            raise BenchError(f"the worker's /metrics failed: {reason}") from error
         if status != 200:
-            raise RuntimeError(f"/metrics answered {status}")
+            raise BenchError(f"/metrics answered {status}")
         return parse_samples(body)
 
     def log_tail(self, lines: int = 40) -> str:

@@ -27,13 +27,14 @@ from tqdm import tqdm
 from bench.pipeline import WorkerProcess, counters
 from bench.throughput import Stack, bench_overrides, note
 from bench.workload import Record, Workload
+from models.errors import RevpulseError
 from models.events import Event, parse_event_bytes
 from models.oracle import compute_oracle
 from models.series import MetricPoint, compute_points
 from sinks.redis_keys import RedisKeys
 from streams.readback import read_current, read_state
 from streams.settings import Settings
-from streams.stack import free_port
+from streams.stack import children_stopped_on_exit, free_port
 from streams.topics import ensure_topics
 
 DESCRIPTION = """\
@@ -348,8 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kill_every": args.kill_every,
     }
     try:
-        equal = run(args, report)
-    except RuntimeError as error:  # a worker died or the ledger did not converge
+        with children_stopped_on_exit(note):
+            equal = run(args, report)
+    except KeyboardInterrupt:
+        print("soak STOPPED: interrupted; every process it started is stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, RevpulseError, OSError) as error:
+        # a worker died, the ledger did not converge, a server did not start
         print(f"soak FAILED: {error}", file=sys.stderr)
         return 1
     table = render(report)

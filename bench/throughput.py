@@ -26,11 +26,25 @@ from tqdm import tqdm
 
 from bench.domain import DomainFigures, measure_domain
 from bench.kafka_io import preload, produce_steadily, raw_consume
-from bench.pipeline import LATENCY, Histogram, WorkerProcess, business_figures, counters
+from bench.pipeline import (
+    LATENCY,
+    BenchError,
+    Histogram,
+    WorkerProcess,
+    business_figures,
+    counters,
+)
 from bench.report import Report, machine_info, render_table
 from bench.workload import Record, Workload, history_end
+from models.errors import RevpulseError
 from streams.settings import Settings
-from streams.stack import ChildProcess, free_port, start_broker, start_redis
+from streams.stack import (
+    ChildProcess,
+    children_stopped_on_exit,
+    free_port,
+    start_broker,
+    start_redis,
+)
 from streams.topics import ensure_topics
 
 DESCRIPTION = """\
@@ -110,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="S",
         help="give up when the worker makes no progress for S seconds (60)",
+    )
+    parser.add_argument(
+        "--metrics-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="give up when the worker's /metrics does not answer within S seconds (10)",
     )
     return parser
 
@@ -222,7 +243,7 @@ def run_pipeline(
 ) -> None:
     note("starting the revpulse worker")
     spawned = time.monotonic()
-    worker = WorkerProcess(settings, overrides, log_dir)
+    worker = WorkerProcess(settings, overrides, log_dir, args.metrics_timeout)
     try:
         ready = worker.wait_ready(timeout_seconds=90)
         report.set("worker_start_seconds", ready - spawned, "s")
@@ -293,7 +314,23 @@ def measure_recovery(
     worker.child.kill()
     worker.child.process.wait()
     spawned = time.monotonic()
-    worker = WorkerProcess(settings, overrides, log_dir / "after-crash")
+    worker = WorkerProcess(settings, overrides, log_dir / "after-crash", args.metrics_timeout)
+    try:
+        return _recovered(worker, before, spawned, settings, target, args, report)
+    except BaseException:
+        worker.stop()  # the caller's clean-up stops the worker it knew: the killed one
+        raise
+
+
+def _recovered(
+    worker: WorkerProcess,
+    before: dict[Any, float],
+    spawned: float,
+    settings: Settings,
+    target: int,
+    args: argparse.Namespace,
+    report: Report,
+) -> WorkerProcess:
     ready = worker.wait_ready(timeout_seconds=120)
     report.set("recovery_ready_seconds", ready - spawned, "s")
     rebuilt = Progress(worker, args.timeout).wait_ledger(target, "recovery: ledger")
@@ -376,6 +413,21 @@ def run(args: argparse.Namespace, report: Report) -> None:
             note(f"logs kept in {log_dir}")
 
 
+def run_cleanly(args: argparse.Namespace, report: Report) -> int:
+    """``run``, stopping every process it started however it ends; 0, or the exit status
+    after one line saying why it failed."""
+    try:
+        with children_stopped_on_exit(note):
+            run(args, report)
+    except KeyboardInterrupt:
+        print("bench STOPPED: interrupted; every process it started is stopped", file=sys.stderr)
+        return 130
+    except (BenchError, RevpulseError, RuntimeError, OSError) as error:
+        print(f"bench FAILED: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -391,7 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.info.update(seed=args.seed, span_days=args.span_days, rate=args.rate,
                        duration_seconds=args.duration, repeat=args.repeat)  # fmt: skip
     started = time.monotonic()
-    run(args, report)
+    outcome = run_cleanly(args, report)
+    if outcome:
+        return outcome
     report.info["bench_seconds"] = round(time.monotonic() - started, 1)
     report.info["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     if args.json:  # the table still goes to people, on stderr

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -103,7 +104,50 @@ def spawn(
         # then stops the children in order (the worker while the broker is still up)
         start_new_session=True,
     )
-    return ChildProcess(name, process, log_path, log_file)
+    child = ChildProcess(name, process, log_path, log_file)
+    _started[:] = [c for c in _started if c.process.poll() is None]
+    _started.append(child)
+    return child
+
+
+# every child this process started and may not have stopped yet, oldest first
+_started: list[ChildProcess] = []
+
+
+def stop_started_children() -> list[str]:
+    """Stop every child this process started that still runs, newest first; their names."""
+    stopped = []
+    while _started:
+        child = _started.pop()
+        if child.process.poll() is None:
+            child.stop()
+            stopped.append(child.name)
+        else:
+            child.stop()  # closes its log
+    return stopped
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def children_stopped_on_exit(say: Callable[[str], None]) -> Iterator[None]:
+    """However the block ends (an exception, Ctrl-C, SIGTERM), stop every child still
+    running. SIGTERM raises KeyboardInterrupt inside the block, as Ctrl-C does."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig in previous:  # a second signal must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stopped = stop_started_children()
+            if stopped:
+                say("stopped what was still running: " + ", ".join(stopped))
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def broker_binary() -> str:
