@@ -335,6 +335,39 @@ def test_partitions_interleaved(
     assert_matches_oracle(ledger, accepted, policy, extra)
 
 
+capped_policies = st.builds(
+    MetricPolicy,
+    include_one_time_fees=st.booleans(),
+    sub_year=st.sampled_from(("annualize", "cap_at_tcv")),
+    fx_rates=st.just(FX_RATES),
+    max_channels=st.integers(0, len(CHANNELS) - 1),
+    channel_allowlist=st.one_of(
+        st.just(frozenset()), st.frozensets(st.sampled_from(CHANNELS), max_size=3)
+    ),
+)
+
+
+@SETTINGS
+@given(data=st.data(), events=event_logs(), policy=capped_policies, extra=extra_days)
+def test_capped_channels_in_application_order(
+    data: st.DataObject, events: list[Event], policy: MetricPolicy, extra: dt.date
+) -> None:
+    """Past the cap, which channels keep a label depends on the order events are applied
+    in: the oracle, given them in that order (re-sends included), admits the same."""
+    in_time = within_lateness(data, _by_time(events), policy.lateness)
+    stream, resent = with_duplicates(data, in_time)
+    ledger = Ledger(policy)
+    outcomes = feed(ledger, stream)
+    assert outcomes.count(Outcome.DUPLICATE) == resent
+    assert Outcome.LATE not in outcomes
+    admitted = set(ledger.admitted_channels)
+    if policy.channel_allowlist:
+        assert admitted <= policy.channel_allowlist
+    else:
+        assert len(admitted) <= policy.max_channels
+    assert_matches_oracle(ledger, stream, policy, extra)
+
+
 # -- examples -----------------------------------------------------------------------
 
 
