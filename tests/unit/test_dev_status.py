@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 from models.series import MetricPoint
 from streams.dev_status import status_line
@@ -47,3 +48,21 @@ def test_the_export_line_names_the_broker_and_redis_and_a_prefix_only_when_set()
     )
     prefixed = export_line(Settings(redis_prefix="mine"), "k:1", "redis://r:2/0")
     assert prefixed.endswith(" REVPULSE_REDIS_PREFIX=mine")
+
+
+def test_the_status_line_names_what_is_down(tmp_path: Path) -> None:
+    import argparse
+    import time
+
+    from streams.dev import DevStack
+    from streams.settings import Settings
+
+    stack = DevStack(
+        Settings(), argparse.Namespace(rate=1.0, demo=True), tmp_path, (1, 2, 3), {}
+    )  # nothing starts before start()
+    assert stack.down() == []
+    stack.worker.backoff.next_delay_seconds(0)
+    stack.worker.backoff.next_delay_seconds(0)
+    stack.worker.restart_at = time.monotonic() + 2.4
+    stack.simulator.held = True
+    assert stack.down() == ["worker down, restart 2 in 2 s", "simulator waits for the broker"]
