@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -11,10 +13,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from models.errors import SinkUnavailableError
+from models.series import MetricPoint
 from models.state import StateDelta
 from sinks.base import Publication
 from sinks.codec import bucket_field, churn_to_json, contract_to_json, point_to_json
 from sinks.redis_keys import RedisKeys, text
+
+
+def _encoded(points: Iterable[MetricPoint]) -> dict[str, str]:
+    """Each defined point as its Redis value, by series id."""
+    return {p.series_id: point_to_json(p) for p in points if p.value is not None}
 
 
 class RedisSink:
@@ -87,9 +95,8 @@ class RedisSink:
         await self.check()
         if self._last is None:
             self._last = await self._read_current()
-        current: dict[Any, Any] = {
-            p.series_id: point_to_json(p) for p in publication.points if p.value is not None
-        }
+        # in a thread: thousands of points take long enough to hold up the event loop
+        current: dict[Any, Any] = await asyncio.to_thread(_encoded, publication.points)
         changed: dict[Any, Any] = {
             sid: text for sid, text in current.items() if self._last.get(sid) != text
         }

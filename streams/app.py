@@ -40,6 +40,7 @@ ARRIVAL_HEADER = "revpulse-arrival-ms"
 SOURCE_HEADER = "revpulse-source-partition"
 BANDS = (b"strong", b"moderate", b"under")
 LOOP_PROBE_SECONDS = 0.05  # the event-loop lag probe's sleep
+INTAKE_YIELD_EVERY = 100  # messages the intake checks before it lets other work run
 
 
 @dataclass
@@ -180,7 +181,9 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             lines: dict[int, list[bytes]] = {}
             arrivals: dict[int, list[bytes]] = {}
             now = dt.datetime.now(dt.UTC)
-            for message in batch:
+            for index, message in enumerate(batch, start=1):
+                if index % INTAKE_YIELD_EVERY == 0:  # a full batch is ~100 ms of checks
+                    await asyncio.sleep(0)
                 try:
                     parsed = check_message(message.value, policy, now, max_future)
                     line = event_to_json(parsed).encode()
@@ -208,6 +211,9 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         set until the new assignment's changelogs are read and the streams resume."""
         recovery = app.tables.recovery  # type: ignore[attr-defined]
         return bool(recovery.completed.is_set()) and not app.rebalancing
+
+    # held while the ledger changes, and while a publication is computed from it
+    ledger_lock = asyncio.Lock()
 
     # the facts offset the ledger expects next: a message past it means the consumer
     # skipped some (Faust can, around rebalances), and the ledger reads them itself
@@ -254,20 +260,24 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
             ledger_log.send_changelog(0, key, kept)
 
     def report_overflow() -> None:
-        for channel in owner.new_overflowed_channels():
-            ops.channels_overflowed.inc()
-            log.warning("channel %s over the cap of %d: counted under 'overflow'",
-                        channel, policy.max_channels)  # fmt: skip
+        """Each channel past the cap logged once and counted: one line per batch, as a
+        flood of new channels would otherwise be thousands of lines on the loop."""
+        channels = owner.new_overflowed_channels()
+        if channels:
+            ops.channels_overflowed.inc(len(channels))
+            log.warning("%d channel(s) over the cap of %d, counted under 'overflow': %s",
+                        len(channels), policy.max_channels, ", ".join(channels))  # fmt: skip
 
     async def apply_message(value: bytes, headers: dict[str, bytes], offset: int) -> int:
         """Apply one facts message; log the events it accepted as one changelog record."""
         result = BatchResult()
         lines = [line for line in value.split(b"\n") if line]
-        owner.apply_batch(lines, headers.get(SOURCE_HEADER, b"").decode(), into=result)
         logged = []
-        for key, record in log_records(offset, result.accepted):
-            ledger_log.data[key] = record
-            logged.append(ledger_log.send_changelog(0, key, record))
+        async with ledger_lock:  # never while a publication is computed in a thread
+            owner.apply_batch(lines, headers.get(SOURCE_HEADER, b"").decode(), into=result)
+            for key, record in log_records(offset, result.accepted):
+                ledger_log.data[key] = record
+                logged.append(ledger_log.send_changelog(0, key, record))
         if arrivals := headers.get(ARRIVAL_HEADER):
             owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
         report_overflow()
@@ -320,7 +330,8 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         async for event in stream.events():
             while not recovery_done():  # a message read before a rebalance: wait it out
                 await asyncio.sleep(0.05)
-            rebuild_if_needed()
+            async with ledger_lock:
+                rebuild_if_needed()
             offset = event.message.offset
             if expected[0] is not None and offset > expected[0]:
                 await read_skipped(expected[0], offset)
@@ -340,12 +351,16 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
                     await sink.withdraw()
             return
         if not owner.ready and recovery_done():
-            rebuild_if_needed()
+            async with ledger_lock:
+                rebuild_if_needed()
         if not owner.ready:
             return
         started = time.perf_counter()
         try:
-            publication = owner.publication(dt.datetime.now(dt.UTC))
+            # in a thread, so the loop (ingestion, probes, /readyz) is not held meanwhile;
+            # the lock keeps the ledger agent from changing the ledger until it is done
+            async with ledger_lock:
+                publication = await asyncio.to_thread(owner.publication, dt.datetime.now(dt.UTC))
         except Exception as error:  # a publish that cannot be computed is a failed publish
             publish_failed("compute", error, log_traceback=True)
             return
@@ -453,7 +468,9 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     async def metrics_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         # aiohttp wants the charset apart from the content type
         content_type = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
-        return web.bytes(generate_latest(registry), content_type=content_type)
+        # in a thread: a large registry takes a while to render
+        body = await asyncio.to_thread(generate_latest, registry)
+        return web.bytes(body, content_type=content_type)
 
     @app.page("/healthz")
     async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
