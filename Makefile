@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # check: the quick loop while developing: lint, types, unit and property tests (< 2 min)
-.PHONY: demo test check lint types unit property integration deploy-check bench soak system-deps clean
+.PHONY: demo test check lint types unit property integration deploy-check bench soak chaos system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: $(STAMP)
 ## soak: 10 minutes of live traffic while workers are killed; figures must equal the oracle
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak
+
+## chaos: worker kills, rebalance, Redis and broker faults, poison input, channel flood; one row each
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) .revpulse .pytest_cache .mypy_cache .ruff_cache
