@@ -320,17 +320,13 @@ _DIGEST_SCALE = Decimal(1).scaleb(-MONEY_DECIMALS)
 _DIGEST_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
-def _canonical_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _canonical_value(item) for key, item in value.items() if item is not None}
-    if isinstance(value, Decimal):  # money: one spelling per amount (1E+3, 1000.00: 1000)
-        amount = value.copy_abs() if value.is_zero() else value  # -0 is 0
-        return format(amount.quantize(_DIGEST_SCALE, context=_DIGEST_CONTEXT), "f")
-    if isinstance(value, dt.datetime):  # the instant, whatever offset it was written with
-        return value.astimezone(dt.UTC).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+_DATA_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _money_text(value: Decimal) -> str:
+    """One spelling per amount: 1E+3, 1000 and 1000.00 are all 1000.000000; -0 is 0."""
+    amount = value.copy_abs() if value.is_zero() else value
+    return format(amount.quantize(_DIGEST_SCALE, context=_DIGEST_CONTEXT), "f")
 
 
 def canonical_digest(event: Event) -> bytes:
@@ -340,6 +336,16 @@ def canonical_digest(event: Event) -> bytes:
     treats as the same: ``occurred_at`` as a UTC instant, money at 6 decimals, an absent
     optional field and a null one, and defaults (``kind`` "new", ``one_time_fees`` 0)
     written out or left to apply. Channels are already folded to lower case."""
-    canonical = _canonical_value(event.model_dump(mode="python"))
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=8).digest()
+    data = event.data
+    names = _DATA_FIELDS.get(type(data))
+    if names is None:
+        names = _DATA_FIELDS[type(data)] = tuple(type(data).model_fields)
+    # by position: the type fixes which field each is; None for absent or null
+    values: list[Any] = [event.type, event.event_id, event.source]
+    values.append(event.occurred_at.astimezone(dt.UTC))
+    for name in names:
+        value = getattr(data, name)
+        values.append(_money_text(value) if isinstance(value, Decimal) else value)
+    # repr is unambiguous (texts quoted and escaped, dates spelt out); digests are only
+    # compared within one process, as a rebuild recomputes them
+    return hashlib.blake2b(repr(values).encode(), digest_size=8).digest()

@@ -14,7 +14,6 @@ cannot be held raises InvalidEventError and leaves the ledger as it was.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import enum
 from collections.abc import Callable, Iterable, Iterator
@@ -75,16 +74,10 @@ def _summed(contributions: Iterable[Contribution]) -> dict[BucketDay, Decimal]:
     return sums
 
 
-@contextlib.contextmanager
-def _computing(field: str) -> Iterator[None]:
-    """Turn an error computing what an event implies into InvalidEventError on ``field``."""
-    try:
-        yield
-    except InvalidEventError:
-        raise
-    except (ArithmeticError, ValueError, TypeError, AttributeError) as error:
-        reason = f"the ledger cannot hold this value: {type(error).__name__}: {error}"
-        raise InvalidEventError([FieldProblem(field, reason)]) from error
+def _cannot_hold(field: str, error: Exception) -> InvalidEventError:
+    """An error computing what an event implies, as a problem with ``field``."""
+    reason = f"the ledger cannot hold this value: {type(error).__name__}: {error}"
+    return InvalidEventError([FieldProblem(field, reason)])
 
 
 def _sender_channel(event: Event) -> str | None:
@@ -161,8 +154,10 @@ class Ledger:
         first = self._digests.get(event.event_id)
         if first is not None:
             return self._repeat(event, first)
-        with _computing("occurred_at"):
+        try:
             late = self.is_late(event)
+        except TypeError as error:  # an occurred_at without an offset
+            raise _cannot_hold("occurred_at", error) from error
         if late:
             return Outcome.LATE
         self._prepare(event)()
@@ -180,76 +175,87 @@ class Ledger:
 
     def _repeat(self, event: Event, first: bytes) -> Outcome:
         """A second event with a known id: the first version counts, this one never."""
-        with _computing("<event>"):
+        try:
             same = canonical_digest(event) == first
+        except (ArithmeticError, ValueError, TypeError, AttributeError) as error:
+            raise _cannot_hold("<event>", error) from error
         return Outcome.DUPLICATE if same else Outcome.CONFLICT
 
     def _prepare(self, event: Event) -> Callable[[], None]:
         """Compute everything the event implies; the returned commit only stores it.
 
         Nothing here changes the ledger, so an event that fails leaves no trace: no id
-        seen, no watermark moved, no channel admitted, no bucket changed."""
-        with _computing("occurred_at"):
+        seen, no watermark moved, no channel admitted, no bucket changed. An error while
+        computing is an InvalidEventError on the field being computed."""
+        check_currency(event, self.policy)
+        field = "occurred_at"
+        try:
             occurred_at = event.occurred_at
             if not MIN_INSTANT <= occurred_at <= MAX_INSTANT:
                 raise ValueError(f"must be between {MIN_INSTANT} and {MAX_INSTANT}")
             day = event.occurred_day
-        check_currency(event, self.policy)
-        channel = _sender_channel(event)
-        label = None if channel is None else self._channels.label(channel)
-        change: Callable[[], None]
-        match event:
-            case LeadCreated():
-                lead = self._lead_fact(event, day, label)
+            channel = _sender_channel(event)
+            label = None if channel is None else self._channels.label(channel)
+            change: Callable[[], None]
+            match event:
+                case LeadCreated():
+                    field = "data.estimated_value"
+                    lead = self._lead_fact(event, day, label)
 
-                def change() -> None:
-                    self._change_lead(
-                        lead.lead_id, lambda: self._leads.setdefault(lead.lead_id, []).append(lead)
+                    def change() -> None:
+                        self._change_lead(
+                            lead.lead_id,
+                            lambda: self._leads.setdefault(lead.lead_id, []).append(lead),
+                        )
+
+                case LeadConverted():
+                    conversion = ConversionFact(
+                        event.event_id, occurred_at, day, event.data.lead_id
                     )
 
-            case LeadConverted():
-                conversion = ConversionFact(event.event_id, occurred_at, day, event.data.lead_id)
+                    def change() -> None:
+                        self._change_lead(
+                            conversion.lead_id,
+                            lambda: self._conversions.setdefault(conversion.lead_id, []).append(
+                                conversion
+                            ),
+                        )
 
-                def change() -> None:
-                    self._change_lead(
-                        conversion.lead_id,
-                        lambda: self._conversions.setdefault(conversion.lead_id, []).append(
-                            conversion
-                        ),
-                    )
-
-            case ContractSigned():
-                fact = self._contract_fact(event, day, label)
-                booked = fact.booked()
-                with _computing("data.term_months"):
+                case ContractSigned():
+                    field = "data.recurring_value"
+                    fact = self._contract_fact(event, day, label)
+                    booked = fact.booked()
+                    field = "data.term_months"
                     _ = booked.term_end  # computed (and cached) before any change
 
-                def change() -> None:
-                    self._add_contract(fact, booked)
+                    def change() -> None:
+                        self._add_contract(fact, booked)
 
-            case CustomerChurned():
-                data = event.data
-                with _computing("data.effective_date"):
-                    effective_date = event.effective_date
-                churn = ChurnFact(
-                    event.event_id, occurred_at, day,
-                    Churn(data.account_id, data.contract_id, effective_date),
-                )  # fmt: skip
+                case CustomerChurned():
+                    field = "data.effective_date"
+                    data = event.data
+                    churn = ChurnFact(
+                        event.event_id, occurred_at, day,
+                        Churn(data.account_id, data.contract_id, event.effective_date),
+                    )  # fmt: skip
 
-                def change() -> None:
-                    self._churns.append(churn)
-                    self._new_churns.append(churn)
-                    self._book = None
+                    def change() -> None:
+                        self._churns.append(churn)
+                        self._new_churns.append(churn)
+                        self._book = None
 
-            case SpendRecorded():
-                assert label is not None
-                spent = self._spend_contributions(event, day, label)
+                case SpendRecorded():
+                    field = "data.amount"
+                    assert label is not None
+                    spent = self._spend_contributions(event, day, label)
 
-                def change() -> None:
-                    self._add(spent, +1)
+                    def change() -> None:
+                        self._add(spent, +1)
 
-        with _computing("<event>"):  # last: a field's own problem is named above
+            field = "<event>"  # last: a field's own problem is named above
             digest = canonical_digest(event)
+        except (ArithmeticError, ValueError, TypeError, AttributeError) as error:
+            raise _cannot_hold(field, error) from error
 
         def commit() -> None:
             self._digests[event.event_id] = digest
@@ -273,8 +279,7 @@ class Ledger:
     def _lead_fact(self, event: LeadCreated, day: dt.date, channel: str | None) -> LeadFact:
         data = event.data
         value = data.estimated_value
-        with _computing("data.estimated_value"):
-            estimated = None if value is None else money.quantize_money(value)
+        estimated = None if value is None else money.quantize_money(value)
         return LeadFact(
             event.event_id, event.occurred_at, day, data.lead_id, data.origin,
             channel or data.channel, estimated,
@@ -378,18 +383,17 @@ class Ledger:
         rate = policy.rate_for(data.currency)
         if rate is None:
             raise InvalidEventError([FieldProblem("data.currency", "no exchange rate")])
-        with _computing("data.recurring_value"):
-            recurring = money.convert(data.recurring_value, rate)
-            fees = money.convert(data.one_time_fees, rate)
-            acv = money.acv(
-                recurring,
-                data.term_months,
-                fees,
-                include_one_time_fees=policy.include_one_time_fees,
-                sub_year=policy.sub_year,
-            )
-            tcv = money.tcv(recurring, fees)
-            arr = money.arr_contribution(recurring, data.term_months)
+        recurring = money.convert(data.recurring_value, rate)
+        fees = money.convert(data.one_time_fees, rate)
+        acv = money.acv(
+            recurring,
+            data.term_months,
+            fees,
+            include_one_time_fees=policy.include_one_time_fees,
+            sub_year=policy.sub_year,
+        )
+        tcv = money.tcv(recurring, fees)
+        arr = money.arr_contribution(recurring, data.term_months)
         return acv, tcv, arr
 
     def _contract_contributions(self, contract: ContractFact) -> Iterator[Contribution]:
@@ -409,8 +413,7 @@ class Ledger:
         rate = self.policy.rate_for(event.data.currency)
         if rate is None:
             raise InvalidEventError([FieldProblem("data.currency", "no exchange rate")])
-        with _computing("data.amount"):
-            amount = money.convert(event.data.amount, rate)
+        amount = money.convert(event.data.amount, rate)
         return [("spend", segment, day, amount) for segment in (ALL, ("channel", channel))]
 
     # -- the book -----------------------------------------------------------------
