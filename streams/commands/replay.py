@@ -37,11 +37,13 @@ def add_parser(commands: Any) -> None:
         "replay",
         help="send an NDJSON or CSV file of events (validated first, progress bar)",
         description="Validate every line of FILE (NDJSON: one JSON event per line; CSV: a "
-        "header row and one event per row, see README 'CSV layouts'), then send the events "
-        "to Kafka with acks=all, or with --via http as signed batches to POST /v1/events "
-        "(REVPULSE_INGEST_URL, default the local worker). Bad lines are reported as "
-        "file:line: field: problem, and nothing is sent unless --skip-invalid. Safe to run "
-        "twice: event_id deduplicates.",
+        "header row and one event per row, see README 'CSV layouts'), then read it again "
+        "and send the events to Kafka with acks=all, or with --via http as signed batches "
+        "to POST /v1/events (REVPULSE_INGEST_URL, default the local worker). Memory stays "
+        "flat whatever the file's size: neither pass keeps the events. Bad lines are "
+        "reported as file:line: field: problem (the first 20, then how many more), and "
+        "nothing is sent unless --skip-invalid. A file that changes between the passes is "
+        "refused. Safe to run twice: event_id deduplicates.",
     )
     parser.add_argument("file", help="NDJSON file (one event per line) or CSV file (.csv)")
     parser.add_argument(

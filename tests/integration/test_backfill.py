@@ -3,6 +3,8 @@
 The NDJSON file goes straight to Kafka, the CSV file through the signed HTTP endpoint,
 each to its own worker; the published figures must be identical. The size is
 REVPULSE_TEST_BACKFILL_EVENTS (default 20,000; the README gives 100,000-event figures).
+A file with one bad line sends nothing to the broker, and with --skip-invalid every
+other line, once.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.csv_events import write_csv
 from streams.simulator import FunnelSimulator
+from streams.topics import ensure_topics
 from tests.integration.ingest import sample
 from tests.integration.test_end_to_end import redis_values
 from tests.integration.workers import (
@@ -41,6 +45,23 @@ def simulated_events(count: int, seed: int = 11) -> list[dict[str, Any]]:
         events.extend(simulator.step(at))
         at += dt.timedelta(minutes=3)
     return events[:count]
+
+
+async def event_ids_on_topic(kafka: str, topic: str) -> list[str]:
+    """Every event id on the topic, read from the start until nothing more comes."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        await consumer.seek_to_beginning()
+        ids = []
+        while batches := await consumer.getmany(timeout_ms=2000):
+            for records in batches.values():
+                ids.extend(json.loads(record.value)["event_id"] for record in records)
+        return ids
+    finally:
+        await consumer.stop()
 
 
 def ledger_events(worker: WorkerHandle) -> float:
@@ -90,3 +111,28 @@ def test_csv_backfill_matches_ndjson(kafka: str, redis_url: str, tmp_path: Path)
     finally:
         for worker in workers:
             worker.stop()
+
+
+async def test_one_bad_line_sends_nothing_and_skip_invalid_sends_the_rest(
+    kafka: str, redis_url: str, tmp_path: Path
+) -> None:
+    events = simulated_events(5000, seed=5)
+    lines = [json.dumps(event) for event in events]
+    lines[-1] = '{"event_id": "bad", "type": "lead.created"}'  # the very last line is bad
+    path = tmp_path / "one-bad.ndjson"
+    path.write_text("".join(line + "\n" for line in lines))
+    settings = isolated_settings(kafka, redis_url)
+    await ensure_topics(settings)
+
+    refused = run_cli(settings, "replay", str(path))
+    assert refused.returncode == 1, refused.stderr
+    assert f"{path}:{len(lines)}: occurred_at: Field required" in refused.stderr
+    assert "1 invalid line(s); nothing sent" in refused.stderr
+    assert await event_ids_on_topic(kafka, settings.events_topic) == []
+
+    skipped = run_cli(settings, "replay", str(path), "--skip-invalid")
+    assert skipped.returncode == 0, skipped.stderr
+    assert f"sent {len(lines) - 1} events" in skipped.stderr
+    assert "(skipped 1 invalid)" in skipped.stderr
+    on_topic = await event_ids_on_topic(kafka, settings.events_topic)
+    assert sorted(on_topic) == sorted(event["event_id"] for event in events[:-1])
