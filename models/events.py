@@ -258,11 +258,17 @@ def parse_event(raw: Any) -> Event:
 
 
 def decode_json(body: bytes | str) -> Any:
-    """Decode JSON with every non-integer number as an exact ``Decimal``."""
+    """Decode JSON with every non-integer number as an exact ``Decimal``; anything that
+    is not JSON an event could be, nesting too deep for the decoder included, raises
+    InvalidEventError."""
     try:
         return json.loads(body, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidEventError([FieldProblem("<body>", f"not valid JSON: {error}")]) from None
+    except RecursionError:
+        raise InvalidEventError(
+            [FieldProblem("<body>", "not valid JSON: nested too deeply")]
+        ) from None
 
 
 def parse_event_bytes(body: bytes | str) -> Event:

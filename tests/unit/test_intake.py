@@ -8,6 +8,7 @@ import json
 import pytest
 
 from models.errors import InvalidEventError
+from models.events import decode_json
 from models.policy import MetricPolicy
 from streams.health import PublishHealth
 from streams.intake import TOMBSTONE, check_message, reject_reason
@@ -45,6 +46,13 @@ def test_json_nested_too_deeply_is_a_decode_failure_not_a_recursion_error() -> N
     field, message, reason = _problem(b"[" * 10_000 + b"]" * 10_000)
     assert (field, reason) == ("<body>", "decode")
     assert "nested too deeply" in message
+
+
+def test_decode_json_turns_a_recursion_error_into_an_invalid_event() -> None:
+    """Every outside-input path (intake, HTTP, replay, dlq resubmit) decodes here."""
+    with pytest.raises(InvalidEventError, match="nested too deeply") as raised:
+        decode_json("{" + '"a":{' * 10_000 + "}" * 10_001)
+    assert raised.value.problems[0].field == "<body>"
 
 
 @pytest.mark.parametrize(
