@@ -92,6 +92,8 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
         stream_wait_empty=False,
     )
     ops = build_ops_metrics(registry)
+    for step in ("compute", "other", *(sink.name for sink in sinks)):
+        ops.publish_failures.labels(step)  # exported at 0 from the start
     ingest = register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
     owner = LedgerOwner(
         policy,
