@@ -6,10 +6,14 @@ the facts topic again from the last committed offset, and its batch may start at
 same offset as one the dead owner already logged (holding the events that are new to
 it, not the dead owner's). So every write gets a key of its own: the facts offset the
 batch starts at (the order of a rebuild), a token unique to this write, and the part.
+The token starts with the time of the write, so a rebuild applies two records of one
+offset in the order they were applied: the order decides which channels past the cap
+get their own label (models/channels.py).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -17,11 +21,20 @@ BAND_KEY = b"band"  # the last delivered band
 # events per record. A record holds what one facts message added (a subset of a message
 # Kafka already took), so it is split only past this: never with the default batch size.
 LOG_RECORD_EVENTS = 10_000
+_last_write_ns = 0
+
+
+def _write_token() -> str:
+    """Unique to one write, and sorting after every earlier write of this process (and,
+    as far as the clocks agree, of the owner before)."""
+    global _last_write_ns
+    _last_write_ns = max(time.time_ns(), _last_write_ns + 1)
+    return f"{_last_write_ns:020d}{uuid.uuid4().hex[:12]}"
 
 
 def log_records(first_offset: int, accepted: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
     """(key, value) records holding ``accepted``: at most LOG_RECORD_EVENTS each."""
-    write = uuid.uuid4().hex
+    write = _write_token()
     return [
         (
             f"{first_offset:020d}-{write}-{part:05d}".encode(),

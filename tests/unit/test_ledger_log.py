@@ -21,6 +21,14 @@ def test_a_batch_logged_again_from_the_same_offset_keeps_both_records() -> None:
     assert set(logged) == set(events("dead-owner-", 35)) | set(events("next-owner-", 17))
 
 
+def test_records_of_one_offset_sort_in_the_order_they_were_written() -> None:
+    """A rebuild must apply them in the order the ledger did: channel admission past the
+    cap depends on it."""
+    keys = [key for n in range(50) for key, _value in log_records(253, events(f"w{n}-", 1))]
+    assert sorted(keys) == keys
+    assert len(set(keys)) == 50
+
+
 def test_records_are_split_and_sort_by_facts_offset_then_part() -> None:
     many = events("e", 2 * LOG_RECORD_EVENTS + 1)
     records = log_records(7, many) + log_records(12, events("f", 1))
