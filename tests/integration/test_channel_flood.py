@@ -83,7 +83,8 @@ def test_ten_thousand_channels_keep_metrics_small_and_the_loop_responsive(
         print(
             f"\nflood of {CHANNELS} channels in {elapsed:.1f} s: /metrics {size} bytes; "
             f"loop lag p99 <= {p99} s, max <= {most} s over {count} probes; "
-            f"compute buckets {compute}"
+            f"compute buckets {compute}; lag buckets (bound, probes) "
+            f"{[(b, c - w) for (b, c), (_, w) in zip(lag_buckets(text), before, strict=True)]}"
         )
         assert size < 1_000_000
         overflowed = sample(text, "revpulse_channels_overflowed_total")
