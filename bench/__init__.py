@@ -1,1 +1,4 @@
-"""Benchmarks: speed is measured, not asserted. ``python -m bench.throughput --help``."""
+"""Benchmarks, the soak and the batch oracle (a test reference: not shipped).
+
+Speed is measured, not asserted. ``python -m bench.throughput --help``.
+"""

@@ -23,11 +23,11 @@ from typing import Any
 from bench.chaos_audit import compare, first_versions, metric_value, read_outcome, tally
 from bench.chaos_rig import Crew, Sender, Servers, scenario_overrides
 from bench.chaos_scenarios import SCENARIOS, Check, Ctx, Scenario, say
+from sinks.readback import read_current
 from sinks.redis_keys import RedisKeys
-from streams.readback import read_current
+from streams.devstack.stack import children_stopped_on_exit
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.stack import children_stopped_on_exit
-from streams.topics import ensure_topics
 
 DESCRIPTION = """\
 Faults and hostile input against revpulse, on the embedded stack (Tansu broker +

@@ -12,12 +12,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from bench.chaos_rig import Sent
+from bench.oracle import compute_oracle
 from models.errors import InvalidEventError, RevpulseError
 from models.events import Event, event_to_json, parse_canonical_event
-from models.oracle import compute_oracle
 from models.series import MetricPoint, compute_points
+from sinks.readback import read_current, read_state
 from sinks.redis_keys import RedisKeys
-from streams.readback import read_current, read_state
 from streams.settings import Settings
 
 

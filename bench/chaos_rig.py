@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaProducer
 
 from bench.pipeline import Samples, WorkerProcess, parse_samples
 from models.events import Event
-from models.signature import signature_headers
+from streams.devstack.stack import ChildProcess, free_port, start_broker, start_redis
+from streams.ingest.signature import signature_headers
 from streams.settings import Settings
-from streams.stack import ChildProcess, free_port, start_broker, start_redis
 
 CHAOS_SECRET = "chaos-ingest-secret-0123456789"
 SEND_GIVE_UP_SECONDS = 120.0  # a record not acknowledged by then is not counted as sent

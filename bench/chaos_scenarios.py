@@ -22,7 +22,8 @@ from bench.chaos_audit import Outcome, metric_value
 from bench.chaos_rig import Crew, Outgoing, Sender, Sent, Servers, json_bytes
 from bench.pipeline import Histogram, Samples
 from bench.workload import Record, Workload
-from models.events import parse_event, parse_event_bytes, partition_key
+from models.events import parse_event, parse_event_bytes
+from streams.kafka.keys import partition_key
 from streams.settings import Settings
 
 METRICS_PAGE_LIMIT_BYTES = 1_000_000

@@ -17,8 +17,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.devstack.stack import ChildProcess, spawn
 from streams.settings import Settings
-from streams.stack import ChildProcess, spawn
 
 LATENCY = "revpulse_event_to_publish_latency_seconds"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -24,10 +24,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from tqdm import tqdm
 
 from bench.workload import history_end
+from streams.devstack.simulator import FunnelSimulator
+from streams.devstack.stack import ChildProcess, free_port, start_broker
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.simulator import FunnelSimulator
-from streams.stack import ChildProcess, free_port, start_broker
-from streams.topics import ensure_topics
 
 DESCRIPTION = """\
 Generate an N-event NDJSON file (seeded FunnelSimulator, occurred_at spread over the

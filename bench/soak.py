@@ -24,18 +24,18 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
+from bench.oracle import compute_oracle
 from bench.pipeline import WorkerProcess, counters
 from bench.throughput import Stack, bench_overrides, note
 from bench.workload import Record, Workload
 from models.errors import RevpulseError
 from models.events import Event, parse_event_bytes
-from models.oracle import compute_oracle
 from models.series import MetricPoint, compute_points
+from sinks.readback import read_current, read_state
 from sinks.redis_keys import RedisKeys
-from streams.readback import read_current, read_state
+from streams.devstack.stack import children_stopped_on_exit, free_port
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.stack import children_stopped_on_exit, free_port
-from streams.topics import ensure_topics
 
 DESCRIPTION = """\
 Soak revpulse on the embedded stack (Tansu broker + redis-server on free ports):
@@ -46,7 +46,7 @@ Soak revpulse on the embedded stack (Tansu broker + redis-server on free ports):
   * every --kill-every seconds one worker (in turn) is killed with SIGKILL, as in a
     crash, and a new one started in its place;
   * then, once the ledger holds every distinct event, the state the workers stored in
-    Redis must give exactly the batch oracle's figures (models/oracle.py) for several
+    Redis must give exactly the batch oracle's figures (bench/oracle.py) for several
     days, and the current figures in Redis must equal the oracle's for today.
 
 Prints a table; exits 1 if a figure differs or the ledger does not converge.
@@ -180,7 +180,7 @@ async def send_traffic(
 
 async def relogged_batches(settings: Settings) -> int:
     """Facts offsets logged in more than one ledger-log record: batches read again by a new
-    owner after a crash (each record must survive a rebuild; see streams/ledger_log.py)."""
+    owner after a crash (each record must survive a rebuild; see streams/pipeline/ledger_log.py)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
     await consumer.start()
     try:

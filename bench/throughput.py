@@ -37,15 +37,15 @@ from bench.pipeline import (
 from bench.report import Report, machine_info, render_table
 from bench.workload import Record, Workload, history_end
 from models.errors import RevpulseError
-from streams.settings import Settings
-from streams.stack import (
+from streams.devstack.stack import (
     ChildProcess,
     children_stopped_on_exit,
     free_port,
     start_broker,
     start_redis,
 )
-from streams.topics import ensure_topics
+from streams.kafka.topics import ensure_topics
+from streams.settings import Settings
 
 DESCRIPTION = """\
 Measure revpulse on the embedded stack (Tansu broker + redis-server, started on free

@@ -7,8 +7,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from models.events import Event, event_to_json, parse_event, partition_key
-from streams.simulator import FunnelSimulator
+from models.events import Event, event_to_json, parse_event
+from streams.devstack.simulator import FunnelSimulator
+from streams.kafka.keys import partition_key
 
 # the simulator emits about 2.2 events per funnel step (a lead, 0.3 conversions, ...)
 EVENTS_PER_STEP = 2.2

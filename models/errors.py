@@ -28,18 +28,5 @@ class InvalidEventError(RevpulseError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-class SinkUnavailableError(RevpulseError):
-    """A sink could not be reached; the publish is retried on the next tick."""
-
-    def __init__(self, sink: str, reason: str) -> None:
-        self.sink = sink
-        self.reason = reason
-        super().__init__(f"sink {sink} unavailable: {reason}")
-
-
 class ConfigError(RevpulseError):
     """The settings are inconsistent; raised at start-up, before any work."""
-
-
-class StackError(RevpulseError):
-    """A broker or Redis server could not be started (embedded) or reached."""

@@ -296,19 +296,6 @@ def event_to_json(event: Event) -> str:
     return event.model_dump_json(exclude_none=True)
 
 
-def partition_key(event: Event) -> str:
-    """The Kafka key of an event: the id of the entity it is about."""
-    match event:
-        case LeadCreated() | LeadConverted():
-            return f"lead:{event.data.lead_id}"
-        case ContractSigned():
-            return f"account:{event.data.account_id}"
-        case CustomerChurned():
-            return f"account:{event.data.account_id}"
-        case SpendRecorded():
-            return f"channel:{event.data.channel}"
-
-
 def check_not_future(event: Event, now: dt.datetime, max_future: dt.timedelta) -> None:
     """Raise InvalidEventError if ``occurred_at`` is more than ``max_future`` after ``now``.
 

@@ -1,1 +1,1 @@
-"""Where metric points go: Redis, Prometheus, memory. One protocol, one file per sink."""
+"""Adapters to Redis and Prometheus: where metric points go, and reading Redis back."""

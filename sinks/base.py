@@ -1,47 +1,10 @@
-"""The sink protocol and what is published through it."""
+"""The sink protocol: what every sink does with a Publication."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
-from models.series import MetricPoint
-from models.state import StateDelta
-
-
-@dataclass(frozen=True)
-class BandChange:
-    """ACV from marketing leads moved to another band (hysteresis already applied)."""
-
-    previous: str
-    current: str
-    value: Decimal
-    window: str
-    clock: dt.datetime
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "previous": self.previous,
-            "current": self.current,
-            "value": format(self.value.normalize(), "f"),
-            "window": self.window,
-            "clock": self.clock.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
-class Publication:
-    """One consistent set of metric points, as of one metrics-clock instant."""
-
-    points: tuple[MetricPoint, ...]
-    clock: dt.datetime
-    watermark: dt.datetime | None
-    band: str | None = None
-    band_change: BandChange | None = None
-    # what the points were computed from, changed since the last publication
-    state: StateDelta | None = None
+from models.publication import Publication
 
 
 class Sink(Protocol):

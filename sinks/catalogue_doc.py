@@ -31,7 +31,7 @@ EXTRA_GAUGES = (
 
 
 def _ops_rows() -> list[tuple[str, str, str]]:
-    from streams.ops_metrics import build_ops_metrics
+    from sinks.ops_metrics import build_ops_metrics
 
     registry = CollectorRegistry()
     build_ops_metrics(registry)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sinks.base import Publication
+from models.publication import Publication
 
 
 class MemorySink:

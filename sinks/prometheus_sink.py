@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models.catalogue import BY_NAME, CATALOGUE, QUOTIENT_KINDS, MetricDef
-from sinks.base import Publication
+from models.publication import Publication
 
 LABELS = ("window", "origin", "channel")
 BANDS = ("strong", "moderate", "under")

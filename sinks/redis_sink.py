@@ -12,11 +12,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from models.errors import SinkUnavailableError
+from models.publication import Publication
 from models.series import MetricPoint
 from models.state import StateDelta
-from sinks.base import Publication
 from sinks.codec import bucket_field, churn_to_json, contract_to_json, point_to_json
+from sinks.errors import SinkUnavailableError
 from sinks.redis_keys import RedisKeys, text
 
 

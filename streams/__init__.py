@@ -1,1 +1,1 @@
-"""The Faust app, the embedded stack and the command line."""
+"""The service, by concern: kafka/, ingest/, pipeline/ (the worker), devstack/, cli/."""

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from models.signature import signature_headers
+from streams.ingest.signature import signature_headers
 from tests.integration.workers import TEST_INGEST_SECRET, WorkerHandle
 
 Response = tuple[int, dict[str, Any], dict[str, str]]

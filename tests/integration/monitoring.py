@@ -42,9 +42,9 @@ import pytest
 import redis
 
 from models.events import parse_event
-from streams.producer import event_producer
+from streams.devstack.stack import ChildProcess, free_port, spawn, start_redis, wait_for_port
+from streams.kafka.producer import event_producer
 from streams.settings import Settings
-from streams.stack import ChildProcess, free_port, spawn, start_redis, wait_for_port
 from tests.integration.workers import WorkerHandle, isolated_settings, start_worker, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from streams.stack import free_port, start_broker, start_redis
+from streams.devstack.stack import free_port, start_broker, start_redis
 
 
 def docker_reachable() -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from models.events import parse_event
-from streams.simulator import FunnelSimulator
+from streams.devstack.simulator import FunnelSimulator
 from tests.integration.scenario import EXPECTED, SCENARIO
 from tests.integration.test_end_to_end import prometheus_values, send, wait_for_figures
 from tests.integration.workers import isolated_settings, run_cli, start_worker, wait_for

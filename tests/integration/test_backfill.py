@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.csv_events import write_csv
-from streams.simulator import FunnelSimulator
-from streams.topics import ensure_topics
+from streams.devstack.simulator import FunnelSimulator
+from streams.ingest.csv_layouts import write_csv
+from streams.kafka.topics import ensure_topics
 from tests.integration.ingest import sample
 from tests.integration.test_end_to_end import redis_values
 from tests.integration.workers import (

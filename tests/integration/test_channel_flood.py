@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.events import parse_event
-from streams.producer import event_producer
+from streams.kafka.producer import event_producer
 from streams.settings import Settings
 from tests.integration.ingest import sample
 from tests.integration.test_end_to_end import redis_values

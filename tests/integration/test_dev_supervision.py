@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from sinks.readback import read_current
 from sinks.redis_keys import RedisKeys
-from streams.readback import read_current
-from streams.stack import free_port
+from streams.devstack.stack import free_port
 from tests.integration.workers import wait_for
 
 pytestmark = pytest.mark.timeout(300)

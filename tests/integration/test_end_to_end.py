@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.events import parse_event
+from sinks.readback import read_current
 from sinks.redis_keys import RedisKeys
-from streams.producer import event_producer
-from streams.readback import read_current
+from streams.kafka.producer import event_producer
 from streams.settings import Settings
 from tests.integration.scenario import AS_OF, EXPECTED, SCENARIO, UNDEFINED
 from tests.integration.workers import WorkerHandle, isolated_settings, start_worker, wait_for

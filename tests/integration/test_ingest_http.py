@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.producer import event_producer
+from streams.devstack.stack import free_port, start_broker
+from streams.kafka.producer import event_producer
 from streams.settings import Settings
-from streams.stack import free_port, start_broker
 from tests.integration.ingest import post, post_json, sample
 from tests.integration.scenario import SCENARIO
 from tests.integration.workers import (
@@ -147,7 +147,9 @@ def test_openapi_and_readiness_pages(worker: WorkerHandle) -> None:
     status, text = worker.get("/openapi.json")
     document = json.loads(text)
     assert status == 200 and "/v1/events" in document["paths"]
-    repo_copy = json.loads((Path(__file__).parents[2] / "streams" / "openapi.json").read_text())
+    repo_copy = json.loads(
+        (Path(__file__).parents[2] / "streams" / "ingest" / "openapi.json").read_text()
+    )
     assert document == repo_copy
     status, text = worker.get("/readyz")
     ready = json.loads(text)

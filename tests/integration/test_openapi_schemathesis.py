@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from models.signature import signature_headers
+from streams.ingest.signature import signature_headers
 from tests.integration.workers import (
     TEST_INGEST_SECRET,
     WorkerHandle,

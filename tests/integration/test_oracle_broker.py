@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.oracle import compute_oracle
 from models.events import Event, parse_event
-from models.oracle import compute_oracle
 from models.series import compute_points
+from sinks.readback import read_state
 from sinks.redis_keys import RedisKeys
-from streams.readback import read_state
-from streams.simulator import FunnelSimulator
+from streams.devstack.simulator import FunnelSimulator
 from tests.integration.test_end_to_end import prometheus_values, send
 from tests.integration.workers import WorkerHandle, isolated_settings, start_worker, wait_for
 

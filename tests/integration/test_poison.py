@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from models.events import event_to_json, parse_event
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 from tests.integration.ingest import post_json, sample
 from tests.integration.scenario import EXPECTED, SCENARIO
 from tests.integration.test_end_to_end import (

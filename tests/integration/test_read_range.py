@@ -7,7 +7,7 @@ import uuid
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.kafka_clients import read_range
+from streams.kafka.clients import read_range
 
 
 async def create_topic(kafka: str, topic: str) -> None:
@@ -43,7 +43,7 @@ async def test_reads_exactly_the_offsets_asked_for(kafka: str) -> None:
 async def test_committed_offset_of_a_group(kafka: str) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.kafka_clients import committed_offset
+    from streams.kafka.clients import committed_offset
 
     topic, group = f"committed-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
     await create_topic(kafka, topic)

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from models.errors import SinkUnavailableError
 from models.events import event_to_json
 from models.policy import MetricPolicy
 from models.series import compute_points
+from sinks.errors import SinkUnavailableError
+from sinks.readback import read_current, read_state
 from sinks.redis_keys import RedisKeys
 from sinks.redis_sink import RedisSink
-from streams.owner import LedgerOwner
-from streams.readback import read_current, read_state
-from streams.stack import ChildProcess, free_port, start_redis
+from streams.devstack.stack import ChildProcess, free_port, start_redis
+from streams.pipeline.owner import LedgerOwner
 from tests.unit.builders import contract, conversion, lead
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from streams.devstack.stack import ChildProcess, free_port, spawn
 from streams.settings import Settings
-from streams.stack import ChildProcess, free_port, spawn
 
 # every test worker requires signed requests on POST /v1/events with this secret
 TEST_INGEST_SECRET = "test-ingest-secret-0123456789"

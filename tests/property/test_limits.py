@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bench.oracle import compute_oracle
 from models.errors import InvalidEventError
 from models.events import (
     ContractSigned,
@@ -33,7 +34,6 @@ from models.limits import (
     MIN_INSTANT,
     MONEY_DECIMALS,
 )
-from models.oracle import compute_oracle
 from models.policy import MetricPolicy
 from models.series import compute_points
 from models.windows import add_months

@@ -16,11 +16,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.events import ORIGINS, CustomerChurned, Event, parse_event, partition_key
+from bench.oracle import compute_oracle
+from models.events import ORIGINS, CustomerChurned, Event, parse_event
 from models.ledger import Ledger, Outcome
-from models.oracle import compute_oracle
 from models.policy import MetricPolicy
 from models.series import MetricPoint, compute_points
+from streams.kafka.keys import partition_key
 
 EPOCH = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 SPAN_HOURS = 730 * 24

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sinks.redis_keys import RedisKeys
-from streams.cli import build_parser
-from streams.commands import alerts
+from streams.cli import alerts
+from streams.cli.main import build_parser
 from streams.settings import Settings
 
 # XREVRANGE's reply, newest first, as redis-py returns it without decode_responses

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from models.batch import BodyError, body_format, parse_body
 from models.errors import FieldProblem, InvalidEventError
 from models.events import Event, SpendRecorded
+from streams.ingest.body import BodyError, body_format, parse_body
 
 
 def lead(event_id: str = "e1", **data: Any) -> dict[str, Any]:

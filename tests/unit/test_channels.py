@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from builders import contract, conversion, lead, spend
 
+from bench.oracle import compute_oracle
 from models.buckets import ALL
 from models.channels import OVERFLOW_CHANNEL, ChannelAdmission
 from models.errors import ConfigError
 from models.events import Event
 from models.ledger import Ledger, Outcome
-from models.oracle import compute_oracle
 from models.policy import MetricPolicy
 from models.series import MetricPoint, compute_points
 from models.windows import Window

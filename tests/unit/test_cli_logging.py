@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.cli import configure_logging
+from streams.cli.main import configure_logging
 
 
 @pytest.fixture(autouse=True)

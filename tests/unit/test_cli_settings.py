@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.cli import main
+from streams.cli.main import main
 
 
 @pytest.mark.parametrize(

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 
 from models.events import EVENT_TYPES, event_to_json, parse_event
-from streams.csv_events import (
+from streams.devstack.simulator import FunnelSimulator
+from streams.ingest.backfill import read_events
+from streams.ingest.csv_layouts import (
     LAYOUTS,
     CsvHeaderError,
     layout_header,
     read_csv_rows,
     write_csv,
 )
-from streams.replay import read_events
-from streams.simulator import FunnelSimulator
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from models.series import MetricPoint
-from streams.dev_status import status_line
+from streams.devstack.status import status_line
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -39,7 +39,7 @@ def test_before_the_first_publish() -> None:
 
 
 def test_the_export_line_names_the_broker_and_redis_and_a_prefix_only_when_set() -> None:
-    from streams.dev import export_line
+    from streams.devstack.session import export_line
     from streams.settings import Settings
 
     line = export_line(Settings(), "127.0.0.1:9092", "redis://127.0.0.1:6380/0")
@@ -54,7 +54,7 @@ def test_the_status_line_names_what_is_down(tmp_path: Path) -> None:
     import argparse
     import time
 
-    from streams.dev import DevStack
+    from streams.devstack.session import DevStack
     from streams.settings import Settings
 
     stack = DevStack(

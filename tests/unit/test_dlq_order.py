@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.dlq import DeadLetter, newest_first
+from streams.kafka.dead_letters import DeadLetter, newest_first
 
 
 def letter(partition: int, offset: int, timestamp_ms: int) -> DeadLetter:

@@ -24,9 +24,9 @@ from models.events import (
     parse_canonical_event,
     parse_event,
     parse_event_bytes,
-    partition_key,
 )
 from models.limits import decimal_places
+from streams.kafka.keys import partition_key
 
 WHEN = "2024-03-01T10:00:00+02:00"
 

@@ -7,11 +7,11 @@ import argparse
 import pytest
 
 from models.errors import ConfigError
-from streams.commands import worker
-from streams.ingest_http import check_secrets, openapi_document
-from streams.ingest_metrics import REJECT_REASONS
+from streams.cli import worker
+from streams.devstack.stack import free_port
+from streams.ingest.http import check_secrets, openapi_document
+from streams.ingest.metrics import REJECT_REASONS
 from streams.settings import Settings
-from streams.stack import free_port
 
 SECRET = "a-long-enough-secret"
 

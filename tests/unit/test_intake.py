@@ -10,8 +10,8 @@ import pytest
 from models.errors import InvalidEventError
 from models.events import decode_json
 from models.policy import MetricPolicy
-from streams.health import PublishHealth
-from streams.intake import TOMBSTONE, check_message, reject_reason
+from streams.pipeline.health import PublishHealth
+from streams.pipeline.intake import TOMBSTONE, check_message, reject_reason
 from streams.settings import Settings
 
 NOW = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)

@@ -8,11 +8,12 @@ import warnings
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from models.errors import RevpulseError, StackError
-from streams.kafka_clients import start_client
-from streams.producer import event_producer
+from models.errors import RevpulseError
+from streams.devstack.stack import free_port
+from streams.errors import StackError
+from streams.kafka.clients import start_client
+from streams.kafka.producer import event_producer
 from streams.settings import Settings
-from streams.stack import free_port
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.ledger_log import BAND_KEY, LOG_RECORD_EVENTS, log_records, next_facts_offset
+from streams.pipeline.ledger_log import BAND_KEY, LOG_RECORD_EVENTS, log_records, next_facts_offset
 
 
 def events(prefix: str, count: int) -> list[bytes]:

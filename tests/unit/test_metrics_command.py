@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from models.series import MetricPoint
-from streams.commands.metrics import (
+from streams.cli.metrics import (
     NOTHING_PUBLISHED,
     _metric_name,
     _reaches_before,

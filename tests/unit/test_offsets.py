@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.offsets import skipped_ranges
+from streams.pipeline.offsets import skipped_ranges
 
 
 @pytest.mark.parametrize(

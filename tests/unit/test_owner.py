@@ -9,8 +9,8 @@ import pytest
 
 from models.events import event_to_json
 from models.policy import MetricPolicy
-from sinks.base import Publication
-from streams.owner import LedgerOwner
+from models.publication import Publication
+from streams.pipeline.owner import LedgerOwner
 from tests.unit.builders import contract, lead
 
 T0 = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
@@ -128,7 +128,7 @@ def test_publications_yield_to_the_agents_when_computing_is_slow(
     subject.rebuild([], band=subject.band)
     # (check, start, end) readings; the first publication takes 2 s
     readings = iter([0.0, 0.0, 2.0, 3.0, 5.0, 5.0, 6.0])
-    monkeypatch.setattr("streams.owner.time.monotonic", lambda: next(readings))
+    monkeypatch.setattr("streams.pipeline.owner.time.monotonic", lambda: next(readings))
     subject.apply_batch(_json(lead("l1", "L1", "2026-03-01")))
     assert subject.publication(T0) is not None  # computed from 0.0 to 2.0
     subject.apply_batch(_json(lead("l2", "L2", "2026-03-01")))

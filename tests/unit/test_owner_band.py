@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from models.events import event_to_json
 from models.policy import MetricPolicy
-from sinks.base import BandChange
-from streams.owner import LedgerOwner
+from models.publication import BandChange
+from streams.pipeline.owner import LedgerOwner
 from tests.unit.builders import contract
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # the event clock ignores it

@@ -10,7 +10,7 @@ import pytest
 
 from models.events import event_to_json
 from models.policy import MetricPolicy
-from streams.owner import LedgerOwner, conflict_reason
+from streams.pipeline.owner import LedgerOwner, conflict_reason
 from tests.unit.builders import contract, lead
 
 T0 = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)

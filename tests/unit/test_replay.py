@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from models.events import Event, event_to_json, parse_event
-from streams.csv_events import CsvHeaderError, layout_header, write_csv
-from streams.replay import (
+from streams.ingest.backfill import (
     MAX_REPORTED_LINES,
     FileChangedError,
     ReplayOutcome,
@@ -26,6 +25,7 @@ from streams.replay import (
     replay_file,
     replay_stream,
 )
+from streams.ingest.csv_layouts import CsvHeaderError, layout_header, write_csv
 from streams.settings import Settings
 from tests.unit.test_csv_events import simulated
 

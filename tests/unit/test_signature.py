@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from models.signature import (
+from streams.ingest.signature import (
     SIGNATURE_HEADER,
     SOURCE_HEADER,
     TIMESTAMP_HEADER,

@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from models.catalogue import BY_NAME, CATALOGUE
-from models.errors import SinkUnavailableError
 from models.ledger import Ledger
 from models.policy import MetricPolicy
+from models.publication import BandChange, Publication
 from models.series import MetricPoint, compute_points
-from sinks.base import BandChange, Publication, Sink
+from sinks.base import Sink
 from sinks.codec import point_from_json, point_to_dict, point_to_json
+from sinks.errors import SinkUnavailableError
 from sinks.memory import MemorySink
 from sinks.prometheus_sink import PrometheusSink, gauge_name
 from sinks.redis_keys import RedisKeys

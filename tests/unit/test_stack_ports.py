@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from models.errors import StackError
-from streams.stack import ensure_port_free, free_port
+from streams.devstack.stack import ensure_port_free, free_port
+from streams.errors import StackError
 
 
 def test_a_listening_port_is_refused_with_the_option_to_change_it() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.supervision import Backoff
+from streams.devstack.supervision import Backoff
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from streams.commands.table import format_amount, render_table
+from streams.table import format_amount, render_table
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from streams.app import build_service
+from streams.pipeline.app import build_service
 from streams.settings import Settings
 
 

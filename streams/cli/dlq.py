@@ -7,20 +7,20 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
+from streams.cli.command import Command
 from streams.settings import Settings
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.resubmit is not None:
-        from streams.replay import replay_file
+        from streams.ingest.backfill import replay_file
 
         print(f"re-submitting the fixed events of {args.resubmit}", file=sys.stderr)
         return asyncio.run(
             replay_file(settings, Path(args.resubmit), skip_invalid=args.skip_invalid, via=args.via)
         )
-    from streams.dlq import read_dead_letters
+    from streams.kafka.dead_letters import read_dead_letters
 
     letters = asyncio.run(read_dead_letters(settings, args.limit))
     if args.export is not None:
@@ -48,16 +48,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "dlq",
-        help="list recent dead letters; export them to fix; re-submit fixed events",
-        description="Read the dead-letter topic (REVPULSE_DEAD_LETTER_TOPIC): each rejected "
-        "message with its reason and the partition and offset it came from. --export FILE "
-        "writes their payloads one per line; fix the file, then --resubmit FILE validates "
-        "and sends it like `revpulse replay` (event_id deduplicates, so resubmitting twice "
-        "is safe).",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=20, help="how many recent letters (20)")
     parser.add_argument("--json", action="store_true", help="one JSON object per letter")
     parser.add_argument("--export", metavar="FILE", help="write the payloads to FILE (NDJSON)")
@@ -73,4 +64,16 @@ def add_parser(commands: Any) -> None:
         default="kafka",
         help="with --resubmit: send to Kafka (default) or the signed HTTP endpoint",
     )
-    parser.set_defaults(handler=run)
+
+
+COMMAND = Command(
+    name="dlq",
+    help="list recent dead letters; export them to fix; re-submit fixed events",
+    description="Read the dead-letter topic (REVPULSE_DEAD_LETTER_TOPIC): each rejected "
+    "message with its reason and the partition and offset it came from. --export FILE "
+    "writes their payloads one per line; fix the file, then --resubmit FILE validates "
+    "and sends it like `revpulse replay` (event_id deduplicates, so resubmitting twice "
+    "is safe).",
+    run=run,
+    add_arguments=add_arguments,
+)

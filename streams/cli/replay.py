@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
 
+from streams.cli.command import Command
 from streams.settings import Settings
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.replay import replay_file
+    from streams.ingest.backfill import replay_file
 
     return asyncio.run(
         replay_file(
@@ -32,19 +32,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "replay",
-        help="send an NDJSON or CSV file of events (validated first, progress bar)",
-        description="Validate every line of FILE (NDJSON: one JSON event per line; CSV: a "
-        "header row and one event per row, see README 'CSV layouts'), then read it again "
-        "and send the events to Kafka with acks=all, or with --via http as signed batches "
-        "to POST /v1/events (REVPULSE_INGEST_URL, default the local worker). Memory stays "
-        "flat whatever the file's size: neither pass keeps the events. Bad lines are "
-        "reported as file:line: field: problem (the first 20, then how many more), and "
-        "nothing is sent unless --skip-invalid. A file that changes between the passes is "
-        "refused. Safe to run twice: event_id deduplicates.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="NDJSON file (one event per line) or CSV file (.csv)")
     parser.add_argument(
         "--skip-invalid", action="store_true", help="send the valid lines even if some are bad"
@@ -67,4 +55,19 @@ def add_parser(commands: Any) -> None:
         default=1000,
         help="events per HTTP request with --via http (default 1000)",
     )
-    parser.set_defaults(handler=run)
+
+
+COMMAND = Command(
+    name="replay",
+    help="send an NDJSON or CSV file of events (validated first, progress bar)",
+    description="Validate every line of FILE (NDJSON: one JSON event per line; CSV: a "
+    "header row and one event per row, see README 'CSV layouts'), then read it again "
+    "and send the events to Kafka with acks=all, or with --via http as signed batches "
+    "to POST /v1/events (REVPULSE_INGEST_URL, default the local worker). Memory stays "
+    "flat whatever the file's size: neither pass keeps the events. Bad lines are "
+    "reported as file:line: field: problem (the first 20, then how many more), and "
+    "nothing is sent unless --skip-invalid. A file that changes between the passes is "
+    "refused. Safe to run twice: event_id deduplicates.",
+    run=run,
+    add_arguments=add_arguments,
+)

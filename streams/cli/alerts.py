@@ -12,8 +12,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sinks.redis_keys import RedisKeys, text
-from streams.commands.table import format_amount, render_table
+from streams.cli.command import Command
 from streams.settings import Settings
+from streams.table import format_amount, render_table
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ async def read_band_changes(url: str, keys: RedisKeys, count: int) -> list[BandC
     import redis.asyncio as aioredis
     from redis.exceptions import RedisError
 
-    from models.errors import SinkUnavailableError
+    from sinks.errors import SinkUnavailableError
 
     client = aioredis.Redis.from_url(url)
     try:
@@ -107,17 +108,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "alerts",
-        help="show the recent band changes of ACV from marketing leads",
-        description="Read the band-change alerts the worker wrote to the Redis stream "
-        "<REVPULSE_REDIS_PREFIX>:alerts, newest first: a table for people, or --json with "
-        "one object per change (id, published_at, previous, current, value, window, clock). "
-        "The same changes are on the Kafka topic REVPULSE_ALERTS_TOPIC.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
         "--count", type=_positive, default=20, help="how many of the newest changes (default 20)"
     )
-    parser.set_defaults(handler=run)
+
+
+COMMAND = Command(
+    name="alerts",
+    help="show the recent band changes of ACV from marketing leads",
+    description="Read the band-change alerts the worker wrote to the Redis stream "
+    "<REVPULSE_REDIS_PREFIX>:alerts, newest first: a table for people, or --json with "
+    "one object per change (id, published_at, previous, current, value, window, clock). "
+    "The same changes are on the Kafka topic REVPULSE_ALERTS_TOPIC.",
+    run=run,
+    add_arguments=add_arguments,
+)

@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from models.errors import StackError
+from streams.errors import StackError
 
 
 async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, bootstrap: str) -> None:

@@ -10,14 +10,14 @@ import difflib
 import json
 import sys
 from decimal import Decimal
-from typing import Any
 
 from models.catalogue import BY_NAME
 from models.series import MetricPoint
 from sinks.codec import point_to_dict
 from sinks.redis_keys import RedisKeys
-from streams.commands.table import format_amount, render_table
+from streams.cli.command import Command
 from streams.settings import Settings
+from streams.table import format_amount, render_table
 
 NOTHING_PUBLISHED = "no metrics in Redis yet: is a worker running, and has it seen events?"
 
@@ -87,7 +87,7 @@ def _as_of_points(
 ) -> list[MetricPoint] | None:
     """Every point as of ``as_of`` (undefined ones too), or None before the first kept day."""
     from models.series import compute_points
-    from streams.readback import read_state
+    from sinks.readback import read_state
 
     policy = settings.policy()
     if window_days := published_window_days(current):
@@ -124,7 +124,7 @@ def _reaches_before(window: str, as_of: dt.date, first: dt.date) -> bool:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.readback import read_current
+    from sinks.readback import read_current
 
     current, meta = asyncio.run(
         read_current(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix))
@@ -163,15 +163,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "metrics",
-        help="print the current metrics from Redis",
-        description="Read the published metrics from Redis: a table for people, or --json "
-        "with one object per series (metric, window, origin, channel, value, as_of, and "
-        "numerator/denominator for a ratio or mean). Undefined values are left out; when "
-        "nothing is left, the command says why and exits 1.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
         "--metric", type=_metric_name, help="only this metric (e.g. arr, conversion_rate)"
@@ -185,4 +177,15 @@ def add_parser(commands: Any) -> None:
         "publishes (a window reaching before the first kept day is left out), and ARR / book "
         "ACV on that day; a future day gives contracted ARR",
     )
-    parser.set_defaults(handler=run)
+
+
+COMMAND = Command(
+    name="metrics",
+    help="print the current metrics from Redis",
+    description="Read the published metrics from Redis: a table for people, or --json "
+    "with one object per series (metric, window, origin, channel, value, as_of, and "
+    "numerator/denominator for a ratio or mean). Undefined values are left out; when "
+    "nothing is left, the command says why and exits 1.",
+    run=run,
+    add_arguments=add_arguments,
+)

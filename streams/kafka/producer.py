@@ -11,8 +11,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from models.errors import RevpulseError
-from models.events import Event, event_to_json, partition_key
-from streams.kafka_clients import start_client
+from models.events import Event, event_to_json
+from streams.kafka.clients import start_client
+from streams.kafka.keys import partition_key
 from streams.settings import Settings
 
 

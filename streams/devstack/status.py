@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from models.series import MetricPoint
-from streams.commands.table import format_amount
+from streams.table import format_amount
 
 # (label, metric, window) of the figures on the line, in order
 SHOWN = (

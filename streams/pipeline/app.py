@@ -20,19 +20,21 @@ from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from models.band import Band
-from models.errors import InvalidEventError, SinkUnavailableError
+from models.errors import InvalidEventError
 from models.events import event_to_json
-from sinks.base import Publication, Sink
-from streams.health import PublishHealth
-from streams.ingest_http import register_ingest_routes
-from streams.intake import check_message, reject_reason
-from streams.kafka_clients import committed_offset, read_range
-from streams.ledger_log import BAND_KEY, log_records, next_facts_offset
-from streams.offsets import Incoming, skipped_ranges
-from streams.ops_metrics import OpsMetrics, build_ops_metrics
-from streams.owner import BatchResult, LedgerOwner, conflict_reason
+from models.publication import Publication
+from sinks.base import Sink
+from sinks.errors import SinkUnavailableError
+from sinks.ops_metrics import OpsMetrics, build_ops_metrics
+from streams.ingest.http import register_ingest_routes
+from streams.kafka.clients import committed_offset, read_range
+from streams.pipeline.health import PublishHealth, ReadinessProbes
+from streams.pipeline.intake import check_message, reject_reason
+from streams.pipeline.ledger_log import BAND_KEY, log_records, next_facts_offset
+from streams.pipeline.offsets import Incoming, skipped_ranges
+from streams.pipeline.owner import BatchResult, LedgerOwner, conflict_reason
+from streams.pipeline.transport import RevpulseApp
 from streams.settings import Settings
-from streams.transport import RevpulseApp
 
 log = logging.getLogger(__name__)
 LEDGER_KEY = b"ledger"
@@ -94,7 +96,15 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     ops = build_ops_metrics(registry)
     for step in ("compute", "other", *(sink.name for sink in sinks)):
         ops.publish_failures.labels(step)  # exported at 0 from the start
-    ingest = register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
+    register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
+    probes = ReadinessProbes(
+        settings.kafka_bootstrap, settings.redis_url.get_secret_value(), settings.app_id
+    )
+
+    async def close_probes(_web_app: Any) -> None:
+        await probes.close()
+
+    cast(Any, app.web).web_app.on_cleanup.append(close_probes)  # aiohttp under Faust
     owner = LedgerOwner(
         policy,
         settings.clock,
@@ -136,7 +146,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     app.on_partitions_revoked.connect(forget_revoked)  # type: ignore[arg-type]
 
     async def with_skipped(batch: list[Incoming]) -> list[Incoming]:
-        """``batch`` preceded by any messages the consumer skipped (streams/offsets.py)."""
+        """``batch`` preceded by any messages the consumer skipped (streams/pipeline/offsets.py)."""
         found: list[Incoming] = []
         for partition in sorted({message.partition for message in batch}):
             expected = next_offsets.get(partition)
@@ -481,7 +491,7 @@ def build_service(settings: Settings, sinks: list[Sink], registry: CollectorRegi
     @app.page("/readyz")
     async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         # ready = table recovery done and Kafka and Redis reachable; the body says which not
-        ready, body = await ingest.probes.readiness(
+        ready, body = await probes.readiness(
             recovery_done(), owns_ledger=owner.ready, publish_problem=publish_health.problem()
         )
         return web.json(body, status=200 if ready else 503)

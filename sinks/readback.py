@@ -8,7 +8,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from models.buckets import DailyBuckets
-from models.errors import SinkUnavailableError
 from models.policy import MetricPolicy
 from models.series import MetricPoint
 from models.state import StoredState
@@ -18,6 +17,7 @@ from sinks.codec import (
     contract_from_json,
     point_from_json,
 )
+from sinks.errors import SinkUnavailableError
 from sinks.redis_keys import RedisKeys, text
 
 

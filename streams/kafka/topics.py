@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from models.errors import StackError
+from streams.errors import StackError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from models.errors import ConfigError, RevpulseError
-from streams.commands import alerts, dev, dlq, metrics, replay, simulate, worker
+from streams.cli import alerts, dev, dlq, metrics, replay, simulate, worker
+from streams.cli.command import Command
 from streams.settings import Settings
 
 DESCRIPTION = """\
@@ -22,7 +23,15 @@ Every setting is an environment variable REVPULSE_<NAME> (see README, "Settings"
 for example REVPULSE_KAFKA_BOOTSTRAP=127.0.0.1:9092 REVPULSE_REDIS_URL=redis://...
 Run `revpulse COMMAND --help` for the options of a command.
 """
-COMMANDS = (dev, worker, simulate, replay, metrics, dlq, alerts)
+COMMANDS: tuple[Command, ...] = (
+    dev.COMMAND,
+    worker.COMMAND,
+    simulate.COMMAND,
+    replay.COMMAND,
+    metrics.COMMAND,
+    dlq.COMMAND,
+    alerts.COMMAND,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,14 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(commands)
+        command.install(commands)
     return parser
 
 
 # Commands that run the service log what the Kafka client says at `info` (group joins,
 # assignments); the short-lived client commands keep it to warnings, so their output
 # is what the user asked for.
-SERVICE_COMMANDS = frozenset({"dev", "worker"})
+SERVICE_COMMANDS = frozenset(command.name for command in COMMANDS if command.service)
 
 
 def configure_logging(log_level: str, command: str) -> None:

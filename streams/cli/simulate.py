@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-from typing import Any
 
+from streams.cli.command import Command
 from streams.settings import Settings
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.simulate import run_simulation
+    from streams.devstack.traffic import run_simulation
 
     return asyncio.run(
         run_simulation(
@@ -20,13 +20,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "simulate",
-        help="send a simulated CRM funnel to the events topic or the HTTP endpoint",
-        description="Emit leads by channel and origin, conversions, contracts (1-3 year "
-        "terms, set-up fees, renewals, expansions), churn and spend, stamped now.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="funnel steps per second")
     parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     parser.add_argument("--count", type=int, default=None, help="stop after N funnel steps")
@@ -39,4 +33,13 @@ def add_parser(commands: Any) -> None:
         "(REVPULSE_INGEST_URL, signed with REVPULSE_INGEST_SECRETS or the secret of "
         "REVPULSE_INGEST_SOURCE)",
     )
-    parser.set_defaults(handler=run)
+
+
+COMMAND = Command(
+    name="simulate",
+    help="send a simulated CRM funnel to the events topic or the HTTP endpoint",
+    description="Emit leads by channel and origin, conversions, contracts (1-3 year "
+    "terms, set-up fees, renewals, expansions), churn and spend, stamped now.",
+    run=run,
+    add_arguments=add_arguments,
+)

@@ -18,7 +18,7 @@ import aiohttp
 
 from models.errors import RevpulseError
 from models.events import Event, event_to_json
-from models.signature import signature_headers
+from streams.ingest.signature import signature_headers
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

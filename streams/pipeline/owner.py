@@ -18,8 +18,8 @@ from models.errors import FieldProblem, InvalidEventError
 from models.events import Event, parse_canonical_event
 from models.ledger import Ledger, Outcome
 from models.policy import MetricPolicy
+from models.publication import BandChange, Publication
 from models.series import compute_points
-from sinks.base import BandChange, Publication
 
 log = logging.getLogger(__name__)
 

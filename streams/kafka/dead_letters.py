@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.kafka_clients import start_client
+from streams.kafka.clients import start_client
 from streams.settings import Settings
 
 EXCERPT_CHARS = 120

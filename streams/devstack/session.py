@@ -1,7 +1,7 @@
 """``revpulse dev``: the embedded stack, a worker and (with --demo) simulated traffic.
 
 Every child is supervised: one that exits is started again after a backoff (see
-streams/supervision.py), and the others keep running. See README, "Two commands".
+streams/devstack/supervision.py), and the others keep running. See README, "Two commands".
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.errors import SinkUnavailableError, StackError
+from sinks.errors import SinkUnavailableError
+from sinks.readback import read_current
 from sinks.redis_keys import RedisKeys
-from streams.dev_status import status_line
-from streams.readback import read_current
-from streams.settings import Settings
-from streams.stack import (
+from streams.devstack.stack import (
     ChildProcess,
     ensure_port_free,
     free_port,
@@ -31,8 +29,11 @@ from streams.stack import (
     start_redis,
     wait_for_port,
 )
-from streams.supervision import Backoff
-from streams.topics import ensure_topics
+from streams.devstack.status import status_line
+from streams.devstack.supervision import Backoff
+from streams.errors import StackError
+from streams.kafka.topics import ensure_topics
+from streams.settings import Settings
 
 DEFAULT_REDIS_PREFIX = "revpulse"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
 
+from streams.cli.command import Command
 from streams.settings import Settings
 
 
@@ -21,10 +21,10 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from sinks.prometheus_sink import PrometheusSink
     from sinks.redis_keys import RedisKeys
     from sinks.redis_sink import RedisSink
-    from streams.app import build_service
-    from streams.ingest_http import check_secrets
-    from streams.topics import ensure_topics
-    from streams.worker import run_worker
+    from streams.ingest.http import check_secrets
+    from streams.kafka.topics import ensure_topics
+    from streams.pipeline.app import build_service
+    from streams.pipeline.runner import run_worker
 
     check_secrets(settings)  # refuse to start before touching Kafka
     asyncio.run(ensure_topics(settings))
@@ -44,13 +44,13 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     return run_worker(service.app, settings)
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "worker",
-        help="run a stream worker against the configured Kafka and Redis",
-        description="Run one Faust worker: consumes the events topic, keeps the ledger "
-        "(if it owns it), publishes to Redis and serves Prometheus /metrics, /healthz and "
-        "/readyz on REVPULSE_WEB_HOST:REVPULSE_WEB_PORT. Run several with the same "
-        "REVPULSE_APP_ID to share the work.",
-    )
-    parser.set_defaults(handler=run)
+COMMAND = Command(
+    name="worker",
+    help="run a stream worker against the configured Kafka and Redis",
+    description="Run one Faust worker: consumes the events topic, keeps the ledger "
+    "(if it owns it), publishes to Redis and serves Prometheus /metrics, /healthz and "
+    "/readyz on REVPULSE_WEB_HOST:REVPULSE_WEB_PORT. Run several with the same "
+    "REVPULSE_APP_ID to share the work.",
+    run=run,
+    service=True,
+)

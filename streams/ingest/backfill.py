@@ -26,7 +26,7 @@ from tqdm import tqdm
 from models.errors import FieldProblem, InvalidEventError, RevpulseError
 from models.events import Event, parse_event, parse_event_bytes
 from models.ledger import check_currency
-from streams.csv_events import CsvHeaderError, column_problems, read_csv_rows
+from streams.ingest.csv_layouts import CsvHeaderError, column_problems, read_csv_rows
 from streams.settings import Settings
 
 MAX_REPORTED_LINES = 20
@@ -298,7 +298,7 @@ def open_sender(settings: Settings, via: Via, batch_size: int) -> tuple[OpenSend
 
         @asynccontextmanager
         async def http() -> AsyncIterator[SendChunk]:
-            from streams.ingest_client import http_sender
+            from streams.ingest.client import http_sender
 
             async with http_sender(settings) as sender:
 
@@ -311,7 +311,7 @@ def open_sender(settings: Settings, via: Via, batch_size: int) -> tuple[OpenSend
 
     @asynccontextmanager
     async def kafka() -> AsyncIterator[SendChunk]:
-        from streams.producer import event_producer, pipelined_sender
+        from streams.kafka.producer import event_producer, pipelined_sender
 
         async with event_producer(settings) as producer, pipelined_sender(producer) as sender:
             yield sender.send_chunk

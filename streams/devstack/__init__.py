@@ -1,0 +1,1 @@
+"""`revpulse dev`: the embedded broker and Redis, their supervision, and simulated traffic."""

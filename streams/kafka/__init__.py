@@ -1,0 +1,1 @@
+"""Kafka: clients that wait for the broker, topics, the events producer, keys, dead letters."""

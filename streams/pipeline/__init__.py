@@ -1,0 +1,1 @@
+"""The Faust worker: intake, the ledger owner, publishing, and its web pages."""
