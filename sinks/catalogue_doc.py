@@ -1,6 +1,8 @@
-"""The README's metric catalogue, generated from the code so the two cannot drift.
+"""The metric catalogue of docs/metrics.md, generated from the code so the two cannot drift.
 
-``python -m sinks.catalogue_doc`` prints it; a test checks the README holds it.
+``python -m sinks.catalogue_doc`` prints it: paste the output between the
+``<!-- catalogue:start`` and ``<!-- catalogue:end -->`` markers of docs/metrics.md.
+tests/unit/test_docs.py fails while the page holds anything else.
 """
 
 from __future__ import annotations

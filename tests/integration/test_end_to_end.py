@@ -167,13 +167,14 @@ def test_duplicates_and_reordering_do_not_change_figures(worker: WorkerHandle) -
     assert meta["clock"].startswith(AS_OF)  # event-time clock: the watermark
 
 
-def test_readme_catalogue_names_every_served_series(worker: WorkerHandle) -> None:
+def test_docs_name_every_served_series(worker: WorkerHandle) -> None:
     asyncio.run(send(worker.settings, SCENARIO, [b"{"]))
     wait_for(
         lambda: redis_values(worker.settings).get(("arr", "point", "all", "all")) == 16000,
         what="a publish",
     )
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    docs_dir = Path(__file__).parents[2] / "docs"
+    docs = "".join(page.read_text() for page in sorted(docs_dir.glob("*.md")))
     served = {
         family.name
         for family in text_string_to_metric_families(worker.metrics_text())
@@ -181,6 +182,6 @@ def test_readme_catalogue_names_every_served_series(worker: WorkerHandle) -> Non
     }
     assert len(served) > 40
     undocumented = sorted(
-        name for name in served if f"`{name}`" not in readme and f"`{name}_total`" not in readme
+        name for name in served if f"`{name}`" not in docs and f"`{name}_total`" not in docs
     )
     assert undocumented == []
