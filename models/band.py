@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from models.policy import BandThresholds
 
 Band = Literal["strong", "moderate", "under"]
-_ORDER: tuple[Band, ...] = ("under", "moderate", "strong")
+BAND_NAMES: tuple[Band, ...] = get_args(Band)  # highest first
+_ORDER: tuple[Band, ...] = tuple(reversed(BAND_NAMES))  # lowest first
 
 
 def plain_band(value: Decimal, thresholds: BandThresholds) -> Band:

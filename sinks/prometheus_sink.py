@@ -14,11 +14,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from models.band import BAND_NAMES
 from models.catalogue import BY_NAME, CATALOGUE, QUOTIENT_KINDS, MetricDef
 from models.publication import Publication
 
 LABELS = ("window", "origin", "channel")
-BANDS = ("strong", "moderate", "under")
 
 
 def gauge_name(metric: MetricDef) -> str:
@@ -71,10 +71,10 @@ class PublicationCollector(Collector):
             yield from parts
         band = GaugeMetricFamily(
             "revpulse_marketing_acv_band",
-            "1 for the current band of ACV from marketing leads (strong, moderate, under)",
+            f"1 for the current band of ACV from marketing leads ({', '.join(BAND_NAMES)})",
             labels=["band"],
         )
-        for name in BANDS:
+        for name in BAND_NAMES:
             if publication.band is not None:
                 band.add_metric([name], 1.0 if publication.band == name else 0.0)
         yield band
