@@ -23,7 +23,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from sinks.redis_sink import RedisSink
     from streams.ingest.http import check_secrets
     from streams.kafka.topics import ensure_topics
-    from streams.pipeline.app import build_service
+    from streams.pipeline.app import build_pipeline
     from streams.pipeline.runner import run_worker
 
     check_secrets(settings)  # refuse to start before touching Kafka
@@ -40,8 +40,8 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         ),
         PrometheusSink(registry, settings.reporting_currency),
     ]
-    service = build_service(settings, sinks, registry)
-    return run_worker(service.app, settings)
+    pipeline = build_pipeline(settings, sinks, registry)
+    return run_worker(pipeline.app, settings)
 
 
 COMMAND = Command(

@@ -37,3 +37,11 @@ def reject_reason(error: Exception) -> str:
     if not isinstance(error, InvalidEventError):
         return "internal"
     return "decode" if error.problems[0].field == "<body>" else "validation"
+
+
+def reason_text(error: Exception) -> str:
+    """The reason a failure is dead-lettered or reported for: an InvalidEventError's own
+    words, anything else with its type."""
+    if isinstance(error, InvalidEventError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

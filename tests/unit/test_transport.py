@@ -7,13 +7,12 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from streams.pipeline.app import build_service
+from streams.pipeline.app import build_pipeline
 from streams.settings import Settings
 
 
 def _worker_consumer_fetch_wait_ms(settings: Settings) -> int:
-    service = build_service(settings, sinks=[], registry=CollectorRegistry())
-    app = service.app
+    app = build_pipeline(settings, sinks=[], registry=CollectorRegistry()).app
 
     async def build() -> int:
         thread = app.consumer._thread  # type: ignore[attr-defined]

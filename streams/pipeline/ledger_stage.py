@@ -1,0 +1,179 @@
+"""The ledger stage: applies each facts message to the ledger and logs the events it
+accepted in the ledger-log table; rebuilds the ledger from that table after a recovery.
+
+A facts message past the expected offset means the consumer skipped some (Faust can,
+around rebalances): they are read directly first. Reading one twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from faust.types import EventT
+
+from models.band import BAND_NAMES, Band
+from sinks.ops_metrics import OpsMetrics
+from streams.pipeline.intake_stage import ARRIVAL_HEADER, SOURCE_HEADER
+from streams.pipeline.ledger_log import BAND_KEY, log_records, next_facts_offset
+from streams.pipeline.owner import BatchResult, LedgerOwner, conflict_reason
+from streams.pipeline.ports import LogTable, ReadRange, Topic
+
+log = logging.getLogger(__name__)
+RECOVERY_POLL_SECONDS = 0.05
+LOGGED_BANDS: dict[bytes, Band] = {name.encode(): name for name in BAND_NAMES}
+
+
+class LedgerStage:
+    def __init__(
+        self,
+        *,
+        owner: LedgerOwner,
+        table: LogTable,
+        dead_letters: Topic,
+        late: Topic,
+        ops: OpsMetrics,
+        read_facts: ReadRange,
+        recovery_done: Callable[[], bool],
+    ) -> None:
+        self.owner = owner
+        self.table = table
+        self.dead_letters = dead_letters
+        self.late = late
+        self.ops = ops
+        self.read_facts = read_facts
+        self.recovery_done = recovery_done
+        # held while the ledger changes, and while a publication is computed from it
+        self.lock = asyncio.Lock()
+        # the facts offset the ledger expects next (after the last one logged)
+        self.expected_offset: int | None = None
+
+    async def run(self, stream: Any) -> AsyncIterator[None]:
+        """The agent: apply each facts message and log the events it accepted.
+
+        One message at a time, acked by Faust after it is done: not ``take()`` batches,
+        which lost the message after a full batch across a rebalance (bench/soak.py).
+        Nothing is awaited between applying and queueing the record, and Faust flushes
+        queued records before it commits an offset, so no applied event goes unlogged.
+        """
+        event: EventT[bytes]
+        async for event in stream.events():
+            await self.handle(event.value, dict(event.message.headers or []), event.message.offset)
+            yield None
+
+    async def handle(self, value: bytes, headers: dict[str, bytes], offset: int) -> None:
+        while not self.recovery_done():  # a message read before a rebalance: wait it out
+            await asyncio.sleep(RECOVERY_POLL_SECONDS)
+        async with self.lock:
+            self.rebuild_if_needed()
+        expected = self.expected_offset
+        if expected is not None and offset > expected:
+            await self.read_skipped(expected, offset)
+        await self.apply_message(value, headers, offset)
+        self.expected_offset = max(offset + 1, self.expected_offset or 0)
+
+    def rebuild_if_needed(self) -> None:
+        if self.owner.ready:
+            return
+        logged = dict(self.table.data.items())
+        band = logged.pop(BAND_KEY, None)
+        records = sorted(logged.items())
+        count = self.owner.rebuild(
+            (value for _key, value in records),
+            band=LOGGED_BANDS.get(band) if band is not None else None,
+        )
+        self.expected_offset = next_facts_offset(logged)
+        self.ops.ledger_recovered.set(1)
+        self.ops.rebuilt_events.set(count)
+        log.info("ledger rebuilt from its changelog: %d accepted events", count)
+        if self.owner.rebuild_rejects:
+            self.drop_rebuild_rejects(records)
+        self.report_overflow()
+
+    def drop_rebuild_rejects(self, records: list[tuple[bytes, bytes]]) -> None:
+        """Dead-letter the logged events the rebuild skipped, and log their records again
+        without them, so the next rebuild neither meets nor dead-letters them again."""
+        rejects = self.owner.rebuild_rejects
+        self.owner.rebuild_rejects = []
+        log.error("the ledger changelog holds %d events the ledger cannot hold: skipped and "
+                  "dead-lettered", len(rejects))  # fmt: skip
+        dropped: dict[int, set[bytes]] = {}
+        for rejected in rejects:
+            self.ops.rejected.labels("ledger").inc()
+            log.warning("skipped a logged event: %s", rejected.error)
+            dropped.setdefault(rejected.batch, set()).add(rejected.line)
+            reason = f"in the ledger changelog: {rejected.error}"
+            self.dead_letters.send_soon(
+                value=rejected.line, headers=[("revpulse-reason", reason.encode())]
+            )
+        for index, lines in dropped.items():
+            key, value = records[index]
+            kept = b"\n".join(line for line in value.splitlines() if line not in lines)
+            self.table.data[key] = kept
+            self.table.send_changelog(0, key, kept)
+
+    def report_overflow(self) -> None:
+        """Each channel past the cap logged once and counted: one line per batch, as a
+        flood of new channels would otherwise be thousands of lines on the loop."""
+        channels = self.owner.new_overflowed_channels()
+        if channels:
+            self.ops.channels_overflowed.inc(len(channels))
+            log.warning("%d channel(s) over the cap of %d, counted under 'overflow': %s",
+                        len(channels), self.owner.policy.max_channels,
+                        ", ".join(channels))  # fmt: skip
+
+    async def apply_message(self, value: bytes, headers: dict[str, bytes], offset: int) -> int:
+        """Apply one facts message; log the events it accepted as one changelog record."""
+        result = BatchResult()
+        lines = [line for line in value.split(b"\n") if line]
+        logged = []
+        async with self.lock:  # never while a publication is computed in a thread
+            self.owner.apply_batch(lines, headers.get(SOURCE_HEADER, b"").decode(), into=result)
+            for key, record in log_records(offset, result.accepted):
+                self.table.data[key] = record
+                logged.append(self.table.send_changelog(0, key, record))
+        if arrivals := headers.get(ARRIVAL_HEADER):
+            self.owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
+        self.report_overflow()
+        await self.send_refused(result)
+        for sent in logged:  # delivered before the next record: one record per
+            await sent  # changelog batch (Tansu reports a batch's base offset as its end)
+        return len(result.accepted)
+
+    async def send_refused(self, result: BatchResult) -> None:
+        """Counted, and sent on: invalid and conflicting events to the dead letters, late
+        ones to the late topic; duplicates only counted."""
+        for bad, error in result.invalid:
+            self.ops.rejected.labels("ledger").inc()
+            log.warning("dead-lettered a fact the ledger cannot hold: %s", error)
+            await self.dead_letters.send(
+                value=bad, headers=[("revpulse-reason", str(error).encode())]
+            )
+        for conflicting_value, conflicting in result.conflicts:
+            self.ops.conflicting.labels(conflicting.type).inc()
+            reason = conflict_reason(conflicting)
+            log.warning("dead-lettered: %s", reason)
+            await self.dead_letters.send(
+                value=conflicting_value, headers=[("revpulse-reason", reason.encode())]
+            )
+        for duplicate in result.duplicates:
+            self.ops.duplicates.labels(duplicate.type).inc()
+        for late_value, late in result.late:
+            self.ops.late.labels(late.type).inc()
+            reason = f"later than the allowed lateness ({self.owner.policy.lateness})"
+            await self.late.send(value=late_value, headers=[("revpulse-reason", reason.encode())])
+
+    async def read_skipped(self, start: int, end: int) -> None:
+        """Apply the facts messages from ``start`` to before ``end`` read directly."""
+        records = await self.read_facts(0, start, end)
+        accepted = 0
+        for record in records:
+            headers = dict(record.headers or [])
+            accepted += await self.apply_message(record.value or b"", headers, record.offset)
+        if accepted:  # usually 0: messages after the last logged one that added nothing
+            self.ops.facts_gaps.inc(accepted)
+            log.warning(
+                "facts offsets %d-%d had been skipped: %d events applied", start, end - 1, accepted
+            )

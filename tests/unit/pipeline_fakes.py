@@ -1,0 +1,103 @@
+"""Small fakes of what the pipeline stages need of Faust: a topic that records what it
+was sent, and a dict-backed ledger-log table. Everything else in the tests is real."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Delivered:
+    """An awaitable that is already done: the broker took the message."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+class Lost:
+    """An awaitable that fails: the broker never took the message."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise ConnectionError("broker unreachable")
+        yield
+
+
+@dataclass(frozen=True)
+class Sent:
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+@dataclass
+class FakeTopic:
+    """Records each message the broker took; the next ``failures`` sends are lost."""
+
+    failures: int = 0
+    sent: list[Sent] = field(default_factory=list)
+
+    async def send(
+        self,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Awaitable[Any]:
+        if self.failures:
+            self.failures -= 1
+            return Lost()
+        self.sent.append(Sent(key, value, dict(headers or [])))
+        return Delivered()
+
+    def send_soon(
+        self,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
+        self.sent.append(Sent(key, value, dict(headers or [])))
+
+    @property
+    def values(self) -> list[bytes | None]:
+        return [message.value for message in self.sent]
+
+
+@dataclass
+class FakeTable:
+    """The ledger-log table: its data, and every record sent to its changelog."""
+
+    data: dict[bytes, bytes] = field(default_factory=dict)
+    changelog: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def send_changelog(self, partition: int | None, key: bytes, value: bytes) -> Awaitable[Any]:
+        assert partition == 0
+        self.changelog.append((key, value))
+        return Delivered()
+
+
+@dataclass(frozen=True)
+class Record:
+    """An aiokafka ConsumerRecord, as read directly (timestamp in milliseconds)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass
+class FakeReader:
+    """``read_range`` over records held here; remembers what it was asked."""
+
+    records: list[Record] = field(default_factory=list)
+    asked: list[tuple[int, int, int]] = field(default_factory=list)
+
+    async def __call__(self, partition: int, start: int, end: int) -> list[Record]:
+        self.asked.append((partition, start, end))
+        return [r for r in self.records if r.partition == partition and start <= r.offset < end]

@@ -1,0 +1,136 @@
+"""The ledger stage without a broker: a real LedgerOwner and Ledger, a dict-backed table,
+topics that record what they were sent."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from models.events import event_to_json
+from models.policy import MetricPolicy
+from sinks.ops_metrics import OpsMetrics, build_ops_metrics
+from streams.pipeline.intake_stage import ARRIVAL_HEADER, SOURCE_HEADER
+from streams.pipeline.ledger_log import BAND_KEY, log_records
+from streams.pipeline.ledger_stage import LedgerStage
+from streams.pipeline.owner import LedgerOwner
+from tests.unit.builders import lead
+from tests.unit.pipeline_fakes import FakeReader, FakeTable, FakeTopic, Record
+
+
+def line(event_id: str, day: str = "2026-03-02") -> bytes:
+    return event_to_json(lead(event_id, f"L-{event_id}", day)).encode()
+
+
+class Harness:
+    def __init__(self, table: FakeTable | None = None) -> None:
+        self.owner = LedgerOwner(MetricPolicy(), "event", "30d", sources=("0",))
+        self.table = table or FakeTable()
+        self.dead_letters = FakeTopic()
+        self.late = FakeTopic()
+        self.reader = FakeReader()
+        self.recovered = True
+        self.ops: OpsMetrics = build_ops_metrics(CollectorRegistry())
+        self.stage = LedgerStage(
+            owner=self.owner,
+            table=self.table,
+            dead_letters=self.dead_letters,
+            late=self.late,
+            ops=self.ops,
+            read_facts=self.reader,
+            recovery_done=lambda: self.recovered,
+        )
+
+    def count(self, counter: str, **labels: str) -> float:
+        metric = getattr(self.ops, counter)
+        return float((metric.labels(**labels) if labels else metric)._value.get())
+
+
+def headers(source: str = "0", arrivals: bytes = b"1700000000000") -> dict[str, bytes]:
+    return {SOURCE_HEADER: source.encode(), ARRIVAL_HEADER: arrivals}
+
+
+async def test_a_message_is_applied_and_its_accepted_events_logged() -> None:
+    harness = Harness()
+    await harness.stage.handle(line("a") + b"\n" + line("b"), headers(), 7)
+    assert harness.owner.ready and harness.owner.ledger is not None
+    assert harness.owner.ledger.accepted_count == 2
+    [(key, record)] = harness.table.changelog
+    assert key.startswith(b"00000000000000000007-")
+    assert record == line("a") + b"\n" + line("b")
+    assert harness.table.data[key] == record
+    assert harness.owner.arrivals_seconds == [1_700_000_000.0]
+    assert harness.stage.expected_offset == 8
+
+    await harness.stage.handle(line("a"), headers(), 8)  # a duplicate: counted, not logged
+    assert len(harness.table.changelog) == 1
+    assert harness.count("duplicates", type="lead.created") == 1
+
+
+async def test_conflicts_and_bad_facts_are_dead_lettered_and_late_ones_sent_on() -> None:
+    harness = Harness()
+    await harness.stage.handle(line("a", "2026-03-20"), headers(), 0)
+    conflicting = event_to_json(lead("a", "L-other", "2026-03-20")).encode()
+    too_late = line("old", "2025-01-01")
+    await harness.stage.handle(b"\n".join([conflicting, b"{broken", too_late]), headers(), 1)
+    assert harness.dead_letters.values == [b"{broken", conflicting]
+    reasons = [m.headers["revpulse-reason"] for m in harness.dead_letters.sent]
+    assert b"already applied with different content" in reasons[1]
+    assert harness.late.values == [too_late]
+    assert harness.late.sent[0].headers["revpulse-reason"].startswith(b"later than the allowed")
+    assert harness.count("rejected", reason="ledger") == 1
+    assert harness.count("conflicting", type="lead.created") == 1
+    assert harness.count("late", type="lead.created") == 1
+
+
+async def test_the_ledger_is_rebuilt_from_the_table_with_its_band() -> None:
+    table = FakeTable()
+    for key, record in log_records(4, [line("a"), line("b")]):
+        table.data[key] = record
+    table.data[BAND_KEY] = b"moderate"
+    harness = Harness(table)
+    harness.stage.rebuild_if_needed()
+    assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 2
+    assert harness.owner.band == "moderate"
+    assert harness.stage.expected_offset == 5
+    assert harness.count("ledger_recovered") == 1
+    assert harness.count("rebuilt_events") == 2
+
+
+async def test_a_logged_band_that_is_no_band_is_ignored() -> None:
+    harness = Harness(FakeTable({BAND_KEY: b"\xffbogus"}))
+    harness.stage.rebuild_if_needed()
+    assert harness.owner.ready and harness.owner.band is None
+    assert harness.stage.expected_offset is None
+
+
+async def test_a_logged_event_the_ledger_cannot_hold_is_dead_lettered_and_dropped() -> None:
+    table = FakeTable()
+    [(key, _record)] = log_records(0, [line("a")])
+    table.data[key] = line("a") + b"\n" + b'{"not": "an event"}'
+    harness = Harness(table)
+    harness.stage.rebuild_if_needed()
+    assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 1
+    assert harness.dead_letters.values == [b'{"not": "an event"}']
+    assert (
+        harness.dead_letters.sent[0]
+        .headers["revpulse-reason"]
+        .startswith(b"in the ledger changelog: ")
+    )
+    assert table.data[key] == line("a")
+    assert table.changelog == [(key, line("a"))]  # the next rebuild does not meet it again
+    assert harness.owner.rebuild_rejects == []
+
+
+async def test_facts_offsets_the_consumer_skipped_are_read_and_applied_first() -> None:
+    table = FakeTable()
+    for key, record in log_records(2, [line("a")]):
+        table.data[key] = record
+    harness = Harness(table)
+    harness.reader.records = [
+        Record("facts", 0, 3, 0, b"ledger", line("b"), tuple(headers().items())),
+        Record("facts", 0, 4, 0, b"ledger", line("a"), tuple(headers().items())),
+    ]
+    await harness.stage.handle(line("c"), headers(), 5)
+    assert harness.reader.asked == [(0, 3, 5)]
+    assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 3
+    assert harness.count("facts_gaps") == 1  # b; a was logged already
+    assert harness.stage.expected_offset == 6
