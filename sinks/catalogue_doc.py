@@ -1,5 +1,7 @@
 """The metric catalogue of docs/metrics.md, generated from the code so the two cannot drift.
 
+Every help text is read from where its series is defined (the catalogue, the Prometheus
+sink's collector, the operational metrics), never restated here.
 ``python -m sinks.catalogue_doc`` prints it: paste the output between the
 ``<!-- catalogue:start`` and ``<!-- catalogue:end -->`` markers of docs/metrics.md.
 tests/unit/test_docs.py fails while the page holds anything else.
@@ -7,10 +9,17 @@ tests/unit/test_docs.py fails while the page holds anything else.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
+import asyncio
+import datetime as dt
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+
+from models.band import BAND_NAMES
 from models.catalogue import CATALOGUE, QUOTIENT_KINDS
-from sinks.prometheus_sink import gauge_name
+from models.publication import Publication
+from sinks.ops_metrics import build_ops_metrics
+from sinks.prometheus_sink import PrometheusSink, gauge_name
 from sinks.redis_keys import RedisKeys
 
 UNITS = {
@@ -21,28 +30,45 @@ UNITS = {
     "months": "months",
     "multiple": "times (x)",
 }
-EXTRA_GAUGES = (
-    ("revpulse_marketing_acv_band", "band", "1 for the current band (strong, moderate, under)"),
-    (
-        "revpulse_metrics_clock_timestamp_seconds",
-        "seconds",
-        "The metrics clock of the last publish",
-    ),
-    ("revpulse_watermark_timestamp_seconds", "seconds", "Largest occurred_at applied so far"),
-)
+
+
+def _kind(family: Metric) -> str:
+    labels = sorted({k for s in family.samples for k in s.labels if k != "le"})
+    return family.type + (f" by {', '.join(labels)}" if labels else "")
+
+
+def _publication_rows() -> list[tuple[str, str, str, str]]:
+    """(name, unit, labels, help) of the Prometheus sink's series beyond the catalogue's gauges.
+
+    Read from the sink's own collector fed one publication that has a band and a watermark,
+    so every series it can serve is collected.
+    """
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry, "USD")
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    asyncio.run(sink.publish(Publication((), epoch, epoch, band=BAND_NAMES[0])))
+    catalogued = set()
+    for metric in CATALOGUE:
+        name = gauge_name(metric)
+        catalogued |= {name, f"{name}_numerator", f"{name}_denominator"}
+    rows = []
+    for family in registry.collect():
+        if family.name in catalogued:
+            continue
+        labels = ", ".join(sorted({k for s in family.samples for k in s.labels}))
+        unit = "seconds" if family.name.endswith("_seconds") else "0 or 1"
+        rows.append((family.name, unit, labels, family.documentation))
+    return rows
 
 
 def _ops_rows() -> list[tuple[str, str, str]]:
-    from sinks.ops_metrics import build_ops_metrics
-
+    """(name, type, help) of the operational series, read from a registry they are built on."""
     registry = CollectorRegistry()
     build_ops_metrics(registry)
     rows = []
     for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
-        labels = sorted({k for s in family.samples for k in s.labels if k != "le"})
-        kind = family.type + (f" by {', '.join(labels)}" if labels else "")
-        rows.append((name, kind, family.documentation))
+        rows.append((name, _kind(family), family.documentation))
     return rows
 
 
@@ -60,8 +86,7 @@ def catalogue_markdown() -> str:
                 f"| `{name}_numerator`, `{name}_denominator` | parts | {labels} "
                 f"| The two sums `{name}` is the quotient of |"
             )
-    for name, unit, meaning in EXTRA_GAUGES:
-        labels = "band" if unit == "band" else ""
+    for name, unit, labels, meaning in _publication_rows():
         lines.append(f"| `{name}` | {unit} | {labels} | {meaning} |")
     lines += ["", "| operational series | type | meaning |", "|---|---|---|"]
     for name, kind, meaning in _ops_rows():
