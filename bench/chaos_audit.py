@@ -15,8 +15,8 @@ from bench.chaos_rig import Sent
 from bench.oracle import compute_oracle
 from models.errors import InvalidEventError, RevpulseError
 from models.events import Event, event_to_json, parse_canonical_event
-from models.series import MetricPoint, compute_points
-from sinks.readback import read_current, read_state
+from models.series import MetricPoint
+from sinks.readback import points_on, read_current, read_state
 from sinks.redis_keys import RedisKeys
 from streams.settings import Settings
 
@@ -263,11 +263,11 @@ async def compare(
         return Comparison(False, f"the metrics clock is at {clock_text}", clock_text)
     checks: list[tuple[str, dt.date, list[MetricPoint]]] = [
         ("current", day, current),
-        ("state", day, compute_points(state, day)),
+        ("state", day, points_on(state, day)),
     ]
     if not flood:
         later = day + dt.timedelta(days=40)
-        checks.append(("state +40 d", later, compute_points(state, later)))
+        checks.append(("state +40 d", later, points_on(state, later)))
     differences = []
     for label, on, found in checks:
         expected = await asyncio.to_thread(compute_oracle, events, on, policy)

@@ -30,8 +30,8 @@ from bench.throughput import Stack, bench_overrides, note
 from bench.workload import Record, Workload
 from models.errors import RevpulseError
 from models.events import Event, parse_event_bytes
-from models.series import MetricPoint, compute_points
-from sinks.readback import read_current, read_state
+from models.series import MetricPoint
+from sinks.readback import points_as_of, read_current
 from sinks.redis_keys import RedisKeys
 from streams.devstack.stack import children_stopped_on_exit, free_port
 from streams.kafka.topics import ensure_topics
@@ -201,14 +201,14 @@ async def relogged_batches(settings: Settings) -> int:
 
 
 def stored_points(settings: Settings, day: dt.date) -> list[MetricPoint]:
-    state = asyncio.run(
-        read_state(
+    return asyncio.run(
+        points_as_of(
             settings.redis_url.get_secret_value(),
             RedisKeys(settings.redis_prefix),
             settings.policy(),
+            day,
         )
     )
-    return sorted(compute_points(state, day), key=lambda p: p.series_id)
 
 
 def current_points(settings: Settings) -> list[MetricPoint]:

@@ -1,7 +1,11 @@
-"""Reading published metrics back from Redis, for the CLI and the tests."""
+"""Reading published metrics back from Redis, for the CLI, the benchmarks and the tests.
+
+The one ``--as-of`` read path is :func:`points_as_of`: the stored state, computed as of a day.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import redis.asyncio as aioredis
@@ -9,7 +13,7 @@ from redis.exceptions import RedisError
 
 from models.buckets import DailyBuckets
 from models.policy import MetricPolicy
-from models.series import MetricPoint
+from models.series import MetricPoint, compute_points
 from models.state import StoredState
 from sinks.codec import (
     bucket_from_field,
@@ -62,3 +66,19 @@ async def read_state(url: str, keys: RedisKeys, policy: MetricPolicy) -> StoredS
     }
     churns = [churn_from_json(body) for _event_id, body in sorted(churns_raw.items())]
     return StoredState(policy, buckets, contracts, churns)
+
+
+def points_on(state: StoredState, day: dt.date) -> list[MetricPoint]:
+    """Every point of windows ending on ``day`` (undefined ones too), in series order."""
+    return sorted(compute_points(state, day), key=_order)
+
+
+async def points_as_of(
+    url: str, keys: RedisKeys, policy: MetricPolicy, day: dt.date
+) -> list[MetricPoint]:
+    """Every point as of ``day``, computed from the state the worker stored in Redis.
+
+    The same function the worker publishes with, so on the worker's clock day it gives the
+    published figures; any other day gives what they were (or, for ARR, are contracted to be).
+    """
+    return points_on(await read_state(url, keys, policy), day)

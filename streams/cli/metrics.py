@@ -86,8 +86,7 @@ def _as_of_points(
     settings: Settings, as_of: dt.date, current: list[MetricPoint], meta: dict[str, str]
 ) -> list[MetricPoint] | None:
     """Every point as of ``as_of`` (undefined ones too), or None before the first kept day."""
-    from models.series import compute_points
-    from sinks.readback import read_state
+    from sinks.readback import points_as_of
 
     policy = settings.policy()
     if window_days := published_window_days(current):
@@ -101,14 +100,15 @@ def _as_of_points(
         )
     if first is not None and as_of < first:
         return None
-    state = asyncio.run(
-        read_state(settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix), policy)
+    points = asyncio.run(
+        points_as_of(
+            settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix), policy, as_of
+        )
     )
     print(f"# as of {as_of}: windows ending that day", file=sys.stderr)
-    points = compute_points(state, as_of)
     if first is not None:  # a window that starts before the first kept day is missing data
         points = [p for p in points if not _reaches_before(p.window, as_of, first)]
-    return sorted(points, key=lambda p: (p.metric, p.window, p.origin, p.channel))
+    return points
 
 
 def _reaches_before(window: str, as_of: dt.date, first: dt.date) -> bool:
