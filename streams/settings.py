@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.events import RESERVED_LABELS
 from models.policy import BandThresholds, MetricPolicy
+
+ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
 
 
 class Settings(BaseSettings):
@@ -48,6 +52,8 @@ class Settings(BaseSettings):
     max_future_seconds: int = Field(86400, ge=0)
 
     # metric policies
+    # the band's window (<N>d) must be one of window_days, else the band is never computed
+    band_window: str = "30d"
     window_days: list[int] = [7, 30, 90, 365]
     lateness_seconds: int = Field(7 * 86400, ge=0)
     retention_days: int = Field(800, ge=1)
@@ -55,7 +61,6 @@ class Settings(BaseSettings):
     sub_year_policy: Literal["annualize", "cap_at_tcv"] = "annualize"
     reporting_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     fx_rates: dict[str, Decimal] = {}
-    band_window: str = "30d"
     band_strong_min: Decimal = Decimal(1_000_000)
     band_moderate_min: Decimal = Decimal(500_000)
     band_hysteresis_ratio: Decimal = Decimal("0.02")
@@ -77,6 +82,34 @@ class Settings(BaseSettings):
     ingest_url: str | None = None
     ingest_source: str | None = None
     insecure_dev_mode: bool = False
+
+    @field_validator("band_window")
+    @classmethod
+    def _rolling_band_window(cls, value: str) -> str:
+        if not ROLLING_WINDOW.fullmatch(value):
+            raise ValueError(f"must be a rolling window of whole days like 30d, not {value!r}")
+        return value
+
+    @field_validator("window_days")
+    @classmethod
+    def _band_window_published(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        band_window = info.data.get("band_window")  # absent when it was refused itself
+        if band_window is not None and int(band_window[:-1]) not in value:
+            raise ValueError(
+                f"{value} leaves out {band_window[:-1]}, the days of REVPULSE_BAND_WINDOW="
+                f"{band_window}: add it, or set REVPULSE_BAND_WINDOW to one of these windows"
+            )
+        return value
+
+    @field_validator("channel_allowlist")
+    @classmethod
+    def _no_reserved_channel(cls, value: list[str]) -> list[str]:
+        if reserved := sorted({name.lower() for name in value} & RESERVED_LABELS):
+            raise ValueError(
+                f"names reserved labels {reserved}: revpulse uses them itself "
+                "(all: every channel together; overflow: the channels past the cap)"
+            )
+        return value
 
     def policy(self) -> MetricPolicy:
         return MetricPolicy(
