@@ -8,7 +8,6 @@ Anything unexpected is logged and answered 503 + Retry-After, so the sender retr
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
@@ -17,10 +16,9 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
-from models.errors import ConfigError, RevpulseError
-from models.events import Event, check_not_future, event_to_json
+from models.errors import ConfigError
+from models.events import Event, check_not_future
 from models.ledger import check_currency
 from streams.ingest.body import BodyError, ParsedBody, body_format, parse_body
 from streams.ingest.metrics import IngestMetrics, build_ingest_metrics
@@ -31,7 +29,7 @@ from streams.ingest.signature import (
     SignatureError,
     verify,
 )
-from streams.kafka.keys import partition_key
+from streams.kafka.producer import BrokerUnavailableError, EventProducer
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,10 +39,6 @@ MIN_SECRET_CHARS = 16
 READ_CHUNK_BYTES = 64 * 1024
 TRUE_VALUES = frozenset({"true", "1", "yes"})
 FALSE_VALUES = frozenset({"false", "0", "no", ""})
-
-
-class BrokerUnavailableError(RevpulseError):
-    """Kafka did not acknowledge every event in time: answered 503 with Retry-After."""
 
 
 def openapi_document() -> dict[str, Any]:
@@ -69,67 +63,12 @@ def check_secrets(settings: Settings) -> None:
         raise ConfigError(f"every ingestion secret must have at least {MIN_SECRET_CHARS} chars")
 
 
-class EventSender:
-    """An aiokafka producer with acks=all, started on first use; waits for every ack."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _started(self) -> AIOKafkaProducer:
-        async with self._lock:
-            if self._producer is None:
-                timeout_ms = int(self._settings.ingest_ack_timeout_seconds * 1000)
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._settings.kafka_bootstrap,
-                    acks="all",
-                    linger_ms=2,
-                    request_timeout_ms=timeout_ms,
-                    client_id=f"{self._settings.app_id}-ingest",
-                )
-                try:
-                    await producer.start()
-                except BaseException:
-                    await producer.stop()
-                    raise
-                self._producer = producer
-            return self._producer
-
-    async def send_all(self, events: list[Event]) -> None:
-        """Return once Kafka acknowledged every event, else raise BrokerUnavailableError."""
-        topic = self._settings.events_topic
-        try:
-            async with asyncio.timeout(self._settings.ingest_ack_timeout_seconds):
-                producer = await self._started()
-                futures = [
-                    await producer.send(
-                        topic,
-                        value=event_to_json(event).encode(),
-                        key=partition_key(event).encode(),
-                    )
-                    for event in events
-                ]
-                await asyncio.gather(*futures)
-        except (TimeoutError, OSError) as error:
-            raise BrokerUnavailableError(f"Kafka did not acknowledge: {error!r}") from error
-        except Exception as error:
-            if type(error).__module__.startswith("aiokafka"):
-                raise BrokerUnavailableError(f"Kafka error: {error!r}") from error
-            raise
-
-    async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 
 class EventsEndpoint:
-    def __init__(self, settings: Settings, sender: EventSender, metrics: IngestMetrics) -> None:
+    def __init__(self, settings: Settings, sender: EventProducer, metrics: IngestMetrics) -> None:
         self.settings = settings
         self.sender = sender
         self.metrics = metrics
@@ -270,7 +209,7 @@ def register_ingest_routes(app: Any, settings: Settings, registry: Any) -> Inges
             EVENTS_PATH,
         )
     metrics = build_ingest_metrics(registry)
-    sender = EventSender(settings)
+    sender = EventProducer.for_http(settings)
     endpoint = EventsEndpoint(settings, sender, metrics)
     document = openapi_document()
 

@@ -11,12 +11,17 @@ from streams.errors import StackError
 
 
 async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, bootstrap: str) -> None:
-    """Start ``client``; if the broker cannot be reached, release it and raise StackError."""
+    """Start ``client``; if the broker cannot be reached, release it and raise StackError.
+
+    A start that fails otherwise (or is cancelled, e.g. by a timeout) releases it too.
+    """
     try:
         await client.start()
-    except KafkaError as error:
+    except BaseException as error:
         await client.stop()
-        raise StackError(f"Kafka at {bootstrap} unreachable: {error}") from error
+        if isinstance(error, KafkaError):
+            raise StackError(f"Kafka at {bootstrap} unreachable: {error}") from error
+        raise
 
 
 async def read_range(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import warnings
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -12,8 +14,9 @@ from models.errors import RevpulseError
 from streams.devstack.stack import free_port
 from streams.errors import StackError
 from streams.kafka.clients import start_client
-from streams.kafka.producer import event_producer
+from streams.kafka.producer import BrokerUnavailableError, EventProducer, event_producer
 from streams.settings import Settings
+from tests.unit.builders import spend
 
 
 @pytest.fixture
@@ -42,3 +45,31 @@ async def test_event_producer_releases_the_client(closed_bootstrap: str) -> None
                 pytest.fail("the producer started without a broker")
         gc.collect()
     assert not [w for w in caught if "Unclosed" in str(w.message)]
+
+
+async def test_http_send_without_a_broker_is_broker_unavailable_and_leaks_nothing(
+    closed_bootstrap: str,
+) -> None:
+    settings = Settings(kafka_bootstrap=closed_bootstrap, ingest_ack_timeout_seconds=3)
+    producer = EventProducer.for_http(settings)  # lazy: nothing is contacted yet
+    event = spend("e-1", "ads", "10.00", "2024-01-02")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = await asyncio.gather(
+            producer.send_all([event]), producer.send_all([event]), return_exceptions=True
+        )
+        gc.collect()
+    assert [type(result) for result in results] == [BrokerUnavailableError] * 2
+    assert not [w for w in caught if "Unclosed" in str(w.message)]
+    await producer.close()
+
+
+def test_one_module_writes_the_events_topic() -> None:
+    """Every events-topic producer in the service is streams/kafka/producer.py's."""
+    root = Path(__file__).resolve().parents[2] / "streams"
+    constructing = sorted(
+        str(path.relative_to(root.parent))
+        for path in root.rglob("*.py")
+        if "AIOKafkaProducer(" in path.read_text(encoding="utf-8")
+    )
+    assert constructing == ["streams/kafka/producer.py"]
