@@ -279,9 +279,18 @@ def _print_status(settings: Settings, redis_url: str, down: list[str]) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {prefix}{line}", flush=True)
 
 
-def export_line(settings: Settings, kafka_bootstrap: str, redis_url: str) -> str:
-    """One line to paste into another terminal so ``revpulse metrics``/``dlq`` find the stack."""
-    names = [f"REVPULSE_KAFKA_BOOTSTRAP={kafka_bootstrap}", f"REVPULSE_REDIS_URL={redis_url}"]
+def export_line(settings: Settings, kafka_bootstrap: str, redis_url: str, web_url: str) -> str:
+    """One line to paste into another terminal so every client command finds this stack.
+
+    ``metrics`` and ``dlq`` read Redis and Kafka; ``replay``/``simulate``/``dlq --resubmit``
+    with ``--via http`` post to this worker's web port, not the default one. Secrets are not
+    printed: with REVPULSE_INGEST_SECRETS set, the other terminal needs it too.
+    """
+    names = [
+        f"REVPULSE_KAFKA_BOOTSTRAP={kafka_bootstrap}",
+        f"REVPULSE_REDIS_URL={redis_url}",
+        f"REVPULSE_INGEST_URL={web_url}/v1/events",
+    ]
     if settings.redis_prefix != DEFAULT_REDIS_PREFIX:
         names.append(f"REVPULSE_REDIS_PREFIX={settings.redis_prefix}")
     return "export " + " ".join(names)
@@ -305,8 +314,8 @@ def _banner(settings: Settings, stack: DevStack, demo: bool, insecure: bool) -> 
         f"(topic {settings.events_topic}; in memory only)",
         f"  logs                {stack.run_dir}/   (pids.json: the children's process ids)",
         "",
-        "  in another terminal, for revpulse metrics / dlq / replay:",
-        f"    {export_line(settings, kafka, redis_url)}",
+        "  in another terminal, for revpulse metrics / dlq / replay / simulate:",
+        f"    {export_line(settings, kafka, redis_url, web)}",
         "  a child that exits is started again (the broker empty: it keeps no data)",
         "  stop:               Ctrl-C",
         "",

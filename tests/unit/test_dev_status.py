@@ -42,12 +42,30 @@ def test_the_export_line_names_the_broker_and_redis_and_a_prefix_only_when_set()
     from streams.devstack.session import export_line
     from streams.settings import Settings
 
-    line = export_line(Settings(), "127.0.0.1:9092", "redis://127.0.0.1:6380/0")
+    line = export_line(
+        Settings(), "127.0.0.1:9092", "redis://127.0.0.1:6380/0", "http://127.0.0.1:7001"
+    )
     assert line == (
         "export REVPULSE_KAFKA_BOOTSTRAP=127.0.0.1:9092 REVPULSE_REDIS_URL=redis://127.0.0.1:6380/0"
+        " REVPULSE_INGEST_URL=http://127.0.0.1:7001/v1/events"
     )
-    prefixed = export_line(Settings(redis_prefix="mine"), "k:1", "redis://r:2/0")
+    prefixed = export_line(Settings(redis_prefix="mine"), "k:1", "redis://r:2/0", "http://w:3")
     assert prefixed.endswith(" REVPULSE_REDIS_PREFIX=mine")
+
+
+def test_the_exported_ingest_url_is_where_the_http_clients_post() -> None:
+    """Pasted into another shell, --via http reaches the dev worker's web port."""
+    import shlex
+
+    from streams.devstack.session import export_line
+    from streams.ingest.client import ingest_url
+    from streams.settings import Settings
+
+    line = export_line(Settings(), "k:1", "redis://r:2/0", "http://127.0.0.1:7001")
+    pasted = dict(word.split("=", 1) for word in shlex.split(line.removeprefix("export ")))
+    client = Settings(**{k.removeprefix("REVPULSE_").lower(): v for k, v in pasted.items()})
+    assert ingest_url(client) == "http://127.0.0.1:7001/v1/events"
+    assert client.redis_url.get_secret_value() == "redis://r:2/0"
 
 
 def test_the_status_line_names_what_is_down(tmp_path: Path) -> None:
