@@ -6,6 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from models.series import MetricPoint
 from streams.devstack.status import status_line
 
@@ -53,7 +55,9 @@ def test_the_export_line_names_the_broker_and_redis_and_a_prefix_only_when_set()
     assert prefixed.endswith(" REVPULSE_REDIS_PREFIX=mine")
 
 
-def test_the_exported_ingest_url_is_where_the_http_clients_post() -> None:
+def test_the_exported_ingest_url_is_where_the_http_clients_post(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Pasted into another shell, --via http reaches the dev worker's web port."""
     import shlex
 
@@ -62,8 +66,10 @@ def test_the_exported_ingest_url_is_where_the_http_clients_post() -> None:
     from streams.settings import Settings
 
     line = export_line(Settings(), "k:1", "redis://r:2/0", "http://127.0.0.1:7001")
-    pasted = dict(word.split("=", 1) for word in shlex.split(line.removeprefix("export ")))
-    client = Settings(**{k.removeprefix("REVPULSE_").lower(): v for k, v in pasted.items()})
+    for word in shlex.split(line.removeprefix("export ")):
+        name, _eq, value = word.partition("=")
+        monkeypatch.setenv(name, value)
+    client = Settings()
     assert ingest_url(client) == "http://127.0.0.1:7001/v1/events"
     assert client.redis_url.get_secret_value() == "redis://r:2/0"
 
