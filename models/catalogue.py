@@ -1,4 +1,7 @@
-"""Every published metric: its name, unit and meaning. Sinks and the README use this list."""
+"""Every published metric: its name, unit and meaning.
+
+The sinks and the generated catalogue of docs/metrics.md use this list.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Bounded channel cardinality: which channels get a series of their own.
 
 ``channel`` is free text from the sender, and every distinct value would be a series
-in every sink. The rule (README, "Channels"):
+in every sink. The rule (docs/metrics.md, "Channels"):
 
 - with an allowlist, exactly the allowlisted channels keep their own label;
 - without one, the first ``max_channels`` distinct channels, in the order the ledger

@@ -1,4 +1,4 @@
-"""The public event contract (see README, "Event contract") as strict pydantic models.
+"""The public event contract (docs/metrics.md, "Event contract") as strict pydantic models.
 
 Money is ``Decimal``: JSON numbers are parsed as decimals by :func:`parse_event_bytes`,
 never as floats.

@@ -1,4 +1,4 @@
-"""Every Redis key revpulse writes, in one place. See README, "Redis keys"."""
+"""Every Redis key revpulse writes, in one place. docs/metrics.md, "Catalogue", lists them."""
 
 from __future__ import annotations
 

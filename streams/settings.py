@@ -18,7 +18,7 @@ ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
 
 
 class Settings(BaseSettings):
-    """See README, "Settings". Every field is REVPULSE_<NAME> in the environment."""
+    """Every field is REVPULSE_<NAME> in the environment; docs/settings.md describes each."""
 
     model_config = SettingsConfigDict(env_prefix="REVPULSE_", extra="ignore")
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "revpulse"
     history_length: int = Field(1000, ge=1)
 
-    # HTTP ingestion (README, "Ingestion API"); secrets are JSON lists, newest first
+    # HTTP ingestion (docs/ingestion.md); secrets are JSON lists, newest first
     ingest_secrets: list[SecretStr] = []
     ingest_source_secrets: dict[str, list[SecretStr]] = {}
     ingest_signature_tolerance_seconds: int = Field(300, ge=1)

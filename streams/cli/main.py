@@ -19,7 +19,7 @@ from streams.settings import Settings
 DESCRIPTION = """\
 revpulse: live revenue metrics (ACV, ARR, TCV, conversion rate, CAC, ...) from CRM events.
 
-Every setting is an environment variable REVPULSE_<NAME> (see README, "Settings"),
+Every setting is an environment variable REVPULSE_<NAME> (see docs/settings.md),
 for example REVPULSE_KAFKA_BOOTSTRAP=127.0.0.1:9092 REVPULSE_REDIS_URL=redis://...
 Run `revpulse COMMAND --help` for the options of a command.
 """

@@ -34,7 +34,9 @@ def _metric_name(text: str) -> str:
         return text
     close = difflib.get_close_matches(text, BY_NAME, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise argparse.ArgumentTypeError(f"unknown metric {text!r}{hint} (see README, catalogue)")
+    raise argparse.ArgumentTypeError(
+        f"unknown metric {text!r}{hint} (see docs/metrics.md, 'Catalogue')"
+    )
 
 
 def _human(metric: str, value: Decimal | None) -> str:

@@ -61,7 +61,7 @@ COMMAND = Command(
     name="replay",
     help="send an NDJSON or CSV file of events (validated first, progress bar)",
     description="Validate every line of FILE (NDJSON: one JSON event per line; CSV: a "
-    "header row and one event per row, see README 'CSV layouts'), then read it again "
+    "header row and one event per row, see docs/ingestion.md, 'CSV layouts'), then read it again "
     "and send the events to Kafka with acks=all, or with --via http as signed batches "
     "to POST /v1/events (REVPULSE_INGEST_URL, default the local worker). Memory stays "
     "flat whatever the file's size: neither pass keeps the events. Bad lines are "

@@ -1,7 +1,8 @@
 """``revpulse dev``: the embedded stack, a worker and (with --demo) simulated traffic.
 
 Every child is supervised: one that exits is started again after a backoff (see
-streams/devstack/supervision.py), and the others keep running. See README, "Two commands".
+streams/devstack/supervision.py), and the others keep running.
+README.md, "Two commands", shows it; docs/cli.md lists its options.
 """
 
 from __future__ import annotations

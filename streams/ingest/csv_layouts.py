@@ -1,4 +1,4 @@
-"""CSV files of events (README, "CSV layouts"): one column layout per event type.
+"""CSV files of events (docs/ingestion.md, "CSV layouts"): one column layout per event type.
 
 A file starts with a header row. Every file has the columns ``event_id``, ``occurred_at``
 and optionally ``source``; then either
@@ -39,7 +39,7 @@ _DATA_MODELS: dict[str, type[BaseModel]] = {
     "customer.churned": CustomerChurnedData,
     "spend.recorded": SpendRecordedData,
 }
-# the data columns of each type, in the order of the contract (README, "CSV layouts")
+# the data columns of each type, in the order of the contract (docs/ingestion.md, "CSV layouts")
 LAYOUTS: dict[str, tuple[str, ...]] = {
     kind: tuple(model.model_fields) for kind, model in _DATA_MODELS.items()
 }
@@ -93,7 +93,7 @@ def _check_header(header: list[str]) -> str | None:
             FieldProblem(
                 "<header>",
                 "without a 'type' column the data columns must be exactly one type's layout "
-                "(see README, CSV layouts)",
+                "(see docs/ingestion.md, CSV layouts)",
             )
         ]
     )

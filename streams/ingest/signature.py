@@ -1,4 +1,6 @@
-"""Request signatures for the ingestion API (README, "Signed requests"). Pure: time is passed in.
+"""Request signatures for the ingestion API (docs/ingestion.md, "Signed requests").
+
+Pure: time is passed in.
 
 A sender computes ``hex(HMAC-SHA256(secret, f"{timestamp}." + body))`` over the exact
 body bytes and sends::

@@ -2,7 +2,8 @@
 
 The NDJSON file goes straight to Kafka, the CSV file through the signed HTTP endpoint,
 each to its own worker; the published figures must be identical. The size is
-REVPULSE_TEST_BACKFILL_EVENTS (default 20,000; the README gives 100,000-event figures).
+REVPULSE_TEST_BACKFILL_EVENTS (default 20,000; docs/ingestion.md, "Backfill files",
+gives 100,000-event figures).
 A file with one bad line sends nothing to the broker, and with --skip-invalid every
 other line, once.
 """
