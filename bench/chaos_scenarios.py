@@ -199,7 +199,7 @@ def _lead(event_id: str, occurred_at: str, channel: str = "organic") -> dict[str
 
 
 def poison(tag: str, kafka: bool) -> list[tuple[str, bytes | None, str | None]]:
-    """(what, value, event_id) of each hostile record of the issue (9, items 1-3)."""
+    """(what, value, event_id) of each hostile record: malformed, out of range, or extreme."""
     found: list[tuple[str, bytes | None, str | None]] = []
     if kafka:
         found.append(("null value", None, None))
