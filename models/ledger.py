@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from models import money
-from models.book import BookedContract, BookEntry, Churn, build_book
+from models.book import BookedContract, BookEntry, BookSummary, Churn, build_book
 from models.buckets import ALL, DailyBuckets, segments_of
 from models.channels import ChannelAdmission
 from models.errors import FieldProblem, InvalidEventError
@@ -39,6 +39,8 @@ from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
 from models.limits import MAX_INSTANT, MIN_INSTANT
 from models.policy import MetricPolicy
 from models.state import StateDelta
+from models.timeline import BookTimeline
+from models.windows import Window
 
 Contribution = tuple[str, tuple[str, str], dt.date, Decimal]
 BucketDay = tuple[str, tuple[str, str], dt.date]
@@ -124,6 +126,7 @@ class Ledger:
         self._touched_contracts: set[str] = set()
         self._booked: dict[str, BookedContract] = {}
         self._book: list[BookEntry] | None = None  # cached until a contract or churn changes
+        self._timeline = BookTimeline()  # what publishing reads: no scan of the book
         self._new_churns: list[ChurnFact] = []
 
     # -- intake -----------------------------------------------------------------
@@ -243,6 +246,7 @@ class Ledger:
                         self._churns.append(churn)
                         self._new_churns.append(churn)
                         self._book = None
+                        self._timeline.add_churn(churn.churn)
 
                 case SpendRecorded():
                     field = "data.amount"
@@ -343,6 +347,7 @@ class Ledger:
         if new is not old:  # the new fact wins: ``booked`` is its entry in the book
             self._booked[contract_id] = booked
             self._book = None
+            self._timeline.put_contract(booked)
 
     # -- what each fact adds ----------------------------------------------------
 
@@ -429,6 +434,13 @@ class Ledger:
         if self._book is None:
             self._book = build_book(self.booked_contracts(), self.churns())
         return self._book
+
+    def book_summary(
+        self, as_of: dt.date, windows: list[Window], churn_window: Window
+    ) -> BookSummary:
+        """What ``summarize(self.book_entries(), ...)`` gives, from the timeline kept up to
+        date as contracts and churns arrive: ``O(windows x log days)``, no scan."""
+        return self._timeline.summary(as_of, windows, churn_window)
 
     def churns(self) -> list[Churn]:
         return [fact.churn for fact in sorted(self._churns, key=_rank)]

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from models import book as book_math
 from models.buckets import ALL, Segment
 from models.money import MONEY_CONTEXT, MONTHS_PER_YEAR
 from models.ratios import ratio
@@ -118,7 +117,7 @@ def _window_points(b: _Builder, window: Window) -> None:
 
 def _book_points(b: _Builder, windows: list[Window]) -> None:
     year = rolling(b.as_of, 365)
-    book = book_math.summarize(b.ledger.book_entries(), b.as_of, windows, year)
+    book = b.ledger.book_summary(b.as_of, windows, year)
     for window in windows:
         moves = book.movements[window.name]
         b.plain("arr_new", window.name, ALL, moves.new)

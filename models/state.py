@@ -1,8 +1,10 @@
 """What the metrics are computed from, apart from how it was built.
 
-``compute_points`` needs only daily buckets, the booked contracts and the churns.
-The ledger provides them live; :class:`StoredState` provides them from a copy (the
-one the worker keeps in Redis), so any date can be answered with no worker.
+``compute_points`` needs only daily buckets and a summary of the contract book on
+one day. The ledger provides them live, the book summary from a timeline kept up to
+date as contracts and churns arrive (models.timeline); :class:`StoredState` provides
+them from a copy (the one the worker keeps in Redis), the book summary by a scan of
+its contracts and churns, so any date can be answered with no worker.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from models.book import BookedContract, BookEntry, Churn, build_book
+from models.book import BookedContract, BookEntry, BookSummary, Churn, build_book, summarize
 from models.buckets import BucketKey, DailyBuckets
 from models.policy import MetricPolicy
+from models.windows import Window
 
 BucketDay = tuple[BucketKey, dt.date]
 
@@ -31,6 +34,12 @@ class MetricsSource(Protocol):
     def churns(self) -> list[Churn]: ...
 
     def book_entries(self) -> list[BookEntry]: ...
+
+    def book_summary(
+        self, as_of: dt.date, windows: list[Window], churn_window: Window
+    ) -> BookSummary:
+        """The book on ``as_of`` and its movements: ``summarize`` over ``book_entries``."""
+        ...
 
 
 @dataclass
@@ -63,3 +72,9 @@ class StoredState:
 
     def book_entries(self) -> list[BookEntry]:
         return build_book(self.booked_contracts(), self.churns())
+
+    def book_summary(
+        self, as_of: dt.date, windows: list[Window], churn_window: Window
+    ) -> BookSummary:
+        """A scan of the book: a stored copy is read once per ``--as-of``, for any day."""
+        return summarize(self.book_entries(), as_of, windows, churn_window)
