@@ -145,7 +145,8 @@ def summarize(
     """One pass over the book: ARR on ``as_of``, movements per window, churned accounts.
 
     Equal to :func:`arr_on`, :func:`arr_movements` and :func:`churned_accounts`, which
-    each take a pass of their own; ``churn_window`` must end on ``as_of``.
+    each take a pass of their own; ``churn_window`` must end on ``as_of``. The live
+    ledger answers the same from :class:`models.timeline.BookTimeline`, without a pass.
     """
     arr = Decimal(0)
     active_contracts = 0

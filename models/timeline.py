@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -32,6 +32,7 @@ from models.windows import Window
 
 T = TypeVar("T", int, Decimal)
 Span = tuple[int, int]  # day ordinals, first included, last excluded
+_EntryDays = tuple[int, int, bool]  # a book entry's start, end (ordinals) and churned
 
 CHURN_WINDOW_DAYS = 365
 # Day numbers the timeline can hold: 2**18 days from 1800-01-01 (to 2517), wide around
@@ -53,6 +54,8 @@ class DaySums(Generic[T]):
 
     A Fenwick tree over day numbers, stored sparsely: a node that sums to zero is
     dropped, so the size follows the days that carry an amount, not the updates made.
+    Changes are netted per day and folded into the tree at the next read, so a burst
+    of changes on a few days (today's contracts) costs a few tree updates.
     """
 
     def __init__(self, zero: T, plus: Callable[[T, T], T], minus: Callable[[T, T], T]) -> None:
@@ -60,6 +63,7 @@ class DaySums(Generic[T]):
         self._plus: Callable[[T, T], T] = plus
         self._minus: Callable[[T, T], T] = minus
         self._nodes: dict[int, T] = {}
+        self._pending: dict[int, T] = {}  # per tree position, the change not yet folded in
 
     @staticmethod
     def _position(ordinal: int) -> int:
@@ -67,24 +71,33 @@ class DaySums(Generic[T]):
 
     def add(self, ordinal: int, amount: T) -> None:
         """Add ``amount`` on the day with this ordinal (``date.toordinal()``)."""
-        position = self._position(ordinal)
+        position = ordinal - _FIRST_ORDINAL + 1
         if not 1 <= position <= _SIZE_DAYS:
             first = dt.date.fromordinal(_FIRST_ORDINAL)
             last = dt.date.fromordinal(_FIRST_ORDINAL + _SIZE_DAYS - 1)
             raise ValueError(f"a timeline day must be between {first} and {last}")
-        if not amount:
-            return
-        nodes = self._nodes
-        while position <= _SIZE_DAYS:
-            total = self._plus(nodes.get(position, self._zero), amount)
-            if total:
-                nodes[position] = total
-            else:
-                nodes.pop(position, None)
-            position += position & -position
+        pending = self._pending
+        pending[position] = self._plus(pending.get(position, self._zero), amount)
+
+    def _fold(self) -> None:
+        nodes, plus, zero = self._nodes, self._plus, self._zero
+        for start, amount in self._pending.items():
+            if not amount:
+                continue
+            position = start
+            while position <= _SIZE_DAYS:
+                total = plus(nodes.get(position, zero), amount)
+                if total:
+                    nodes[position] = total
+                else:
+                    del nodes[position]
+                position += position & -position
+        self._pending.clear()
 
     def through(self, ordinal: int) -> T:
         """The sum of the amounts on every day up to and including this one."""
+        if self._pending:
+            self._fold()
         position = min(self._position(ordinal), _SIZE_DAYS)
         total = self._zero
         nodes = self._nodes
@@ -101,6 +114,8 @@ class DaySums(Generic[T]):
 
     @property
     def node_count(self) -> int:
+        if self._pending:
+            self._fold()
         return len(self._nodes)
 
 
@@ -115,10 +130,13 @@ def _count_sums() -> DaySums[int]:
 # -- spans of days ------------------------------------------------------------------
 
 
-def _merged(spans: Iterable[Span]) -> list[Span]:
-    """Disjoint, sorted spans covering the same days; empty spans dropped."""
+def _merged(spans: list[Span]) -> list[Span]:
+    """Disjoint, sorted spans covering the same days (``spans`` is sorted in place)."""
+    spans.sort()
     found: list[Span] = []
-    for first, end in sorted(span for span in spans if span[0] < span[1]):
+    for first, end in spans:
+        if first >= end:
+            continue
         if found and first <= found[-1][1]:
             if end > found[-1][1]:
                 found[-1] = (found[-1][0], end)
@@ -173,6 +191,7 @@ class BookTimeline:
         self.churn_window_days = churn_window_days
         self._contracts: dict[str, BookedContract] = {}
         self._entries: dict[str, BookEntry] = {}
+        self._days: dict[str, _EntryDays] = {}  # per contract id, from its entry
         self._by_account: dict[str, set[str]] = {}  # account -> its contract ids
         self._account_churns: dict[str, list[dt.date]] = {}  # sorted; no contract_id
         self._contract_churns: dict[str, dt.date] = {}  # the earliest, per contract_id
@@ -296,6 +315,7 @@ class BookTimeline:
         """Take a contract out (its account's spans are refreshed by the caller)."""
         contract_id = contract.contract_id
         self._count_entry(self._entries.pop(contract_id), -1)
+        del self._days[contract_id]
         del self._contracts[contract_id]
         ids = self._by_account[contract.account_id]
         ids.discard(contract_id)
@@ -313,35 +333,44 @@ class BookTimeline:
 
     def _count_entry(self, entry: BookEntry, sign: int) -> None:
         contract = entry.contract
-        arr = contract.arr if sign > 0 else contract.arr.copy_negate()
         start, end = contract.start_date.toordinal(), entry.end_date.toordinal()
+        if sign > 0:
+            self._days[contract.contract_id] = (start, end, entry.churned)
+            gained, lost = contract.arr, contract.arr.copy_negate()
+        else:
+            gained, lost = contract.arr.copy_negate(), contract.arr
         if start < end:
-            self._arr.add(start, arr)
-            self._arr.add(end, arr.copy_negate())
+            self._arr.add(start, gained)
+            self._arr.add(end, lost)
             self._active_contracts.add(start, sign)
             self._active_contracts.add(end, -sign)
+            if entry.churned:
+                self._churned.add(end, gained)
         if contract.kind == "new":
-            self._new.add(start, arr)
+            self._new.add(start, gained)
         elif contract.kind == "expansion":
-            self._expansion.add(start, arr)
-        if entry.churned and start < end:
-            self._churned.add(end, arr)
+            self._expansion.add(start, gained)
 
     # -- one account's spans ----------------------------------------------------------
 
     def _refresh_account(self, account_id: str) -> None:
-        old_active, old_churned = self._account_spans.pop(account_id, ([], []))
-        self._count_spans(self._active_accounts, old_active, -1)
-        self._count_spans(self._churned_accounts, old_churned, -1)
-        entries = [self._entries[cid] for cid in self._by_account.get(account_id, ())]
-        if not entries:
+        ids = self._by_account.get(account_id)
+        spans: tuple[list[Span], list[Span]] = ([], [])
+        if ids:
+            spans = self._account_days([self._days[contract_id] for contract_id in ids])
+        old = self._account_spans.get(account_id, ([], []))
+        if spans == old:
             return
-        active, churned = self._account_days(entries)
-        self._count_spans(self._active_accounts, active, +1)
-        self._count_spans(self._churned_accounts, churned, +1)
-        self._account_spans[account_id] = (active, churned)
+        self._count_spans(self._active_accounts, old[0], -1)
+        self._count_spans(self._churned_accounts, old[1], -1)
+        self._count_spans(self._active_accounts, spans[0], +1)
+        self._count_spans(self._churned_accounts, spans[1], +1)
+        if ids:
+            self._account_spans[account_id] = spans
+        else:
+            self._account_spans.pop(account_id, None)
 
-    def _account_days(self, entries: list[BookEntry]) -> tuple[list[Span], list[Span]]:
+    def _account_days(self, days: list[_EntryDays]) -> tuple[list[Span], list[Span]]:
         """The days an account is active, and the as-of days it counts as churned.
 
         For an as-of day ``t`` the churn window runs from ``t - (n - 1)`` to ``t``: the
@@ -349,17 +378,17 @@ class BookTimeline:
         ``n - 1``), is not active on ``t``, and a churned contract of it ended in the
         window (``t`` within ``n`` days from that end)."""
         reach = self.churn_window_days
-        active = _merged(
-            (e.contract.start_date.toordinal(), e.end_date.toordinal()) for e in entries
-        )
-        churn_ends = _merged(
-            (e.end_date.toordinal(), e.end_date.toordinal() + reach) for e in entries if e.churned
-        )
+        if len(days) == 1:  # most accounts: no merging
+            start, end, churned = days[0]
+            active = [(start, end)] if start < end else []
+            churn_ends = [(end, end + reach)] if churned else []
+        else:
+            active = _merged([(start, end) for start, end, _ in days])
+            churn_ends = _merged([(end, end + reach) for _, end, churned in days if churned])
         if not churn_ends:
             return active, []
         at_start = _shifted(active, reach - 1)
-        counted = _intersection(_difference(at_start, active), churn_ends)
-        return active, counted
+        return active, _intersection(_difference(at_start, active), churn_ends)
 
     @staticmethod
     def _count_spans(sums: DaySums[int], spans: list[Span], sign: int) -> None:
