@@ -23,6 +23,8 @@ from streams.pipeline.ports import LogTable, ReadRange, Topic
 
 log = logging.getLogger(__name__)
 RECOVERY_POLL_SECONDS = 0.05
+# events applied before the loop may run other work: ~10 ms of ledger work at most
+APPLY_CHUNK_EVENTS = 100
 LOGGED_BANDS: dict[bytes, Band] = {name.encode(): name for name in BAND_NAMES}
 
 
@@ -125,21 +127,35 @@ class LedgerStage:
                         ", ".join(channels))  # fmt: skip
 
     async def apply_message(self, value: bytes, headers: dict[str, bytes], offset: int) -> int:
-        """Apply one facts message; log the events it accepted as one changelog record."""
+        """Apply one facts message, a chunk at a time, and log the events each chunk
+        accepted as a changelog record of its own.
+
+        Nothing is awaited between applying a chunk and queueing its record; between
+        chunks the loop serves everything else, so a large message never holds it for
+        long. The records of one offset sort in the order they were written, which is
+        the order a rebuild applies them in.
+        """
         result = BatchResult()
         lines = [line for line in value.split(b"\n") if line]
-        logged = []
-        async with self.lock:  # never while a publication is computed in a thread
-            self.owner.apply_batch(lines, headers.get(SOURCE_HEADER, b"").decode(), into=result)
-            for key, record in log_records(offset, result.accepted):
-                self.table.data[key] = record
-                logged.append(self.table.send_changelog(0, key, record))
+        source = headers.get(SOURCE_HEADER, b"").decode()
+        for start in range(0, len(lines), APPLY_CHUNK_EVENTS):
+            accepted_before = len(result.accepted)
+            logged = []
+            async with self.lock:  # never while a publication is computed in a thread
+                self.owner.apply_batch(
+                    lines[start : start + APPLY_CHUNK_EVENTS], source, into=result
+                )
+                for key, record in log_records(offset, result.accepted[accepted_before:]):
+                    self.table.data[key] = record
+                    logged.append(self.table.send_changelog(0, key, record))
+            for sent in logged:  # delivered before the next record: one record per
+                await sent  # changelog batch (Tansu reports a batch's base offset as its end)
+            if not logged:
+                await asyncio.sleep(0)
         if arrivals := headers.get(ARRIVAL_HEADER):
             self.owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
         self.report_overflow()
         await self.send_refused(result)
-        for sent in logged:  # delivered before the next record: one record per
-            await sent  # changelog batch (Tansu reports a batch's base offset as its end)
         return len(result.accepted)
 
     async def send_refused(self, result: BatchResult) -> None:

@@ -3,6 +3,8 @@ topics that record what they were sent."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry
 
 from models.events import event_to_json
@@ -10,7 +12,7 @@ from models.policy import MetricPolicy
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.pipeline.intake_stage import ARRIVAL_HEADER, SOURCE_HEADER
 from streams.pipeline.ledger_log import BAND_KEY, log_records
-from streams.pipeline.ledger_stage import LedgerStage
+from streams.pipeline.ledger_stage import APPLY_CHUNK_EVENTS, LedgerStage
 from streams.pipeline.owner import LedgerOwner
 from tests.unit.builders import lead
 from tests.unit.pipeline_fakes import FakeReader, FakeTable, FakeTopic, Record
@@ -63,6 +65,33 @@ async def test_a_message_is_applied_and_its_accepted_events_logged() -> None:
     await harness.stage.handle(line("a"), headers(), 8)  # a duplicate: counted, not logged
     assert len(harness.table.changelog) == 1
     assert harness.count("duplicates", type="lead.created") == 1
+
+
+async def test_a_large_message_is_applied_and_logged_a_chunk_at_a_time() -> None:
+    """The loop runs between chunks; a rebuild from the chunks' records, in key order,
+    gives the same ledger, and each chunk's record is queued before anything else runs."""
+    harness = Harness()
+    applied_when_logged: list[int] = []
+    send = harness.table.send_changelog
+
+    def watching(partition: int | None, key: bytes, value: bytes) -> Any:
+        assert harness.owner.ledger is not None
+        applied_when_logged.append(harness.owner.ledger.accepted_count)
+        return send(partition, key, value)
+
+    harness.table.send_changelog = watching  # type: ignore[method-assign]
+    count = 2 * APPLY_CHUNK_EVENTS + 5
+    lines = [line(f"e{i}") for i in range(count)]
+    await harness.stage.handle(b"\n".join(lines), headers(), 3)
+    assert applied_when_logged == [APPLY_CHUNK_EVENTS, 2 * APPLY_CHUNK_EVENTS, count]
+    keys = [key for key, _record in harness.table.changelog]
+    assert keys == sorted(keys) and all(k.startswith(b"00000000000000000003-") for k in keys)
+    assert b"\n".join(record for _key, record in harness.table.changelog) == b"\n".join(lines)
+
+    rebuilt = Harness(FakeTable(dict(harness.table.data)))
+    rebuilt.stage.rebuild_if_needed()
+    assert rebuilt.owner.ledger is not None and rebuilt.owner.ledger.accepted_count == count
+    assert rebuilt.stage.expected_offset == 4
 
 
 async def test_conflicts_and_bad_facts_are_dead_lettered_and_late_ones_sent_on() -> None:
