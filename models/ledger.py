@@ -105,9 +105,10 @@ class Ledger:
     """Accepted facts and their daily buckets. Pure: time is passed in."""
 
     def __init__(self, policy: MetricPolicy, sources: tuple[str, ...] = ("",)) -> None:
-        """``sources``: the input partitions. Each keeps its own watermark, and an event is
-        late only when it is older than the allowed lateness behind the slowest of them,
-        so a backfill read from several partitions at different speeds loses nothing."""
+        """``sources``: the independent inputs events arrive from, each in its own order.
+        Each keeps its own watermark, and an event is late only when it is older than the
+        allowed lateness behind the slowest of them, so a backfill read from several
+        inputs at different speeds loses nothing."""
         self.policy = policy
         self.buckets = DailyBuckets()
         self.watermark: dt.datetime | None = None  # the largest occurred_at: the clock

@@ -3,7 +3,7 @@
 ``compute_points`` needs only daily buckets and a summary of the contract book on
 one day. The ledger provides them live, the book summary from a timeline kept up to
 date as contracts and churns arrive (models.timeline); :class:`StoredState` provides
-them from a copy (the one the worker keeps in Redis), the book summary by a scan of
+them from a stored copy, the book summary by a scan of
 its contracts and churns, so any date can be answered with no worker.
 """
 
