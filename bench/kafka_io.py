@@ -17,8 +17,15 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
 
 
-async def preload(bootstrap: str, topic: str, records: Sequence[Record]) -> float:
-    """Send every record (acks=all) and wait for all acknowledgements; return seconds taken."""
+async def preload(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[Record],
+    on_acknowledged: Callable[[int], None] | None = None,
+) -> float:
+    """Send every record (acks=all) and wait for all acknowledgements; return seconds taken.
+
+    ``on_acknowledged(n)`` is told of each block of ``n`` records acknowledged."""
     producer = _producer(bootstrap)
     await producer.start()
     started = time.perf_counter()
@@ -30,9 +37,13 @@ async def preload(bootstrap: str, topic: str, records: Sequence[Record]) -> floa
                 if len(pending) >= 5000:
                     await asyncio.gather(*pending)
                     bar.update(len(pending))
+                    if on_acknowledged is not None:
+                        on_acknowledged(len(pending))
                     pending.clear()
             await asyncio.gather(*pending)
             bar.update(len(pending))
+            if on_acknowledged is not None:
+                on_acknowledged(len(pending))
     finally:
         await producer.stop()
     return time.perf_counter() - started

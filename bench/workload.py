@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,16 +46,21 @@ class Workload:
 
     def history(self, count: int) -> list[Record]:
         """``count`` events in event-time order, occurred_at spread evenly over the span."""
+        return list(self.stream(count))
+
+    def stream(self, count: int) -> Iterator[Record]:
+        """As :meth:`history`, one record at a time (a long history never sits in memory)."""
         steps = max(1, round(count / EVENTS_PER_STEP))
         span = dt.timedelta(days=self.span_days)
         start = self.end - span
-        raws: list[dict[str, Any]] = []
-        step = 0
-        while len(raws) < count:
+        made, step = 0, 0
+        while made < count:
             at = start + span * min(step, steps - 1) / steps
-            raws.extend(self._simulator.step(at))
+            raws: list[dict[str, Any]] = self._simulator.step(at)
+            for raw in raws[: count - made]:
+                yield to_record(parse_event(raw))
+            made += min(len(raws), count - made)
             step += 1
-        return [to_record(parse_event(raw)) for raw in raws[:count]]
 
     def live(self, at: dt.datetime) -> list[Record]:
         """The events of one more funnel step, stamped ``at`` (for the steady-rate phase)."""

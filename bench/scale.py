@@ -1,0 +1,501 @@
+"""How a worker's cost grows with history: M events over several years, into one worker.
+
+Run ``python -m bench.scale --help``. See bench/README.md ("Scale") for each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import math
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from bench.kafka_io import preload
+from bench.pipeline import BenchError, Histogram, Samples, WorkerProcess, parse_samples, total
+from bench.report import machine_info
+from bench.throughput import Stack, bench_overrides
+from bench.workload import Record, Workload, history_end
+from models.errors import RevpulseError
+from streams.devstack.stack import ChildProcess, children_stopped_on_exit, spawn
+from streams.kafka.topics import ensure_topics
+from streams.settings import Settings
+
+DESCRIPTION = """\
+Load a multi-year history of M events into one `revpulse worker` on the embedded stack
+(Tansu + redis-server, on free ports, stopped at the end), in event-time order and with
+the default lateness, in three stages (to 1/4, 1/2 and all of M). At the end of each
+stage it prints the worker's resident memory, its publish compute time and the stage's
+end-to-end events/s. Then it SIGKILLs the worker and times a new one on the same data
+directory, polling /metrics every 0.5 s meanwhile. Last, a bare Faust agent (decode
+only) reads the same topic, and the pipeline's events/s is printed as a ratio to it.
+"""
+STAGES = (0.25, 0.5, 1.0)
+PUBLISH = "revpulse_publish_duration_seconds"
+PROGRESS_EVERY_SECONDS = 5.0
+POLL_SECONDS = 1.0
+RECOVERY_POLL_SECONDS = 0.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, metavar="M", help="events in the history (1000000)"
+    )
+    parser.add_argument(
+        "--years", type=float, default=3.0, help="years of event time the history spans (3)"
+    )
+    parser.add_argument(
+        "--partitions", type=int, default=4, help="partitions of the events topic (4)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="simulator seed (7)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="give up when the worker makes no progress for S seconds (120)",
+    )
+    parser.add_argument(
+        "--metrics-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="while loading, give up when /metrics does not answer in S s (30)",
+    )
+    parser.add_argument(
+        "--recovery-poll-timeout",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="during recovery, a /metrics poll not answered in S s counts as a timeout (2)",
+    )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the broker, Redis and worker logs"
+    )
+    return parser
+
+
+def say(message: str) -> None:
+    print(f"scale: {message}", file=sys.stderr, flush=True)
+
+
+def figure(line: str) -> None:
+    print(line, flush=True)
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmRSS for process {pid}")
+
+
+def compute_histogram(samples: Samples) -> Histogram:
+    """The worker's publish-duration histogram for the compute step only."""
+    step = [(key, value) for key, value in samples.items() if ("step", "compute") in key[1]]
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in step
+        if name == f"{PUBLISH}_bucket"
+    )
+    picked = dict(step)
+    return Histogram(
+        tuple(buckets),
+        sum(v for (name, _), v in picked.items() if name == f"{PUBLISH}_count"),
+        sum(v for (name, _), v in picked.items() if name == f"{PUBLISH}_sum"),
+    )
+
+
+def max_bucket(histogram: Histogram) -> str:
+    """The bucket the slowest observation of ``histogram`` fell in, as 'lo-hi ms'."""
+    lower, below, found = 0.0, 0.0, "none"
+    for upper, cumulative in histogram.buckets:
+        if cumulative > below:
+            hi = "+Inf" if math.isinf(upper) else f"{upper * 1000:g}"
+            found = f"{lower * 1000:g}-{hi} ms"
+        lower, below = upper, cumulative
+    return found
+
+
+@dataclass
+class Stage:
+    events: int  # the ledger holds this many at its end
+    seconds: float
+    rss_mib: float
+    publishes: int
+    compute_mean_ms: float
+    compute_max_bucket: str
+
+
+@dataclass
+class Results:
+    stages: list[tuple[Stage, float]] = field(default_factory=list)  # (stage, events/s)
+    late: float = 0.0
+    duplicates: float = 0.0
+    restart_ready_seconds: float = 0.0
+    restart_ledger_seconds: float = 0.0
+    metrics_max_seconds: float = 0.0
+    metrics_polls: int = 0
+    metrics_timeouts: int = 0
+    bare_events_per_second: float = 0.0
+
+
+class Producer:
+    """Sends one stage's records on a thread; counts acknowledged records."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.acknowledged = 0
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def _acknowledged(self, count: int) -> None:
+        self.acknowledged += count
+
+    def start(self, records: list[Record]) -> None:
+        def send() -> None:
+            try:
+                asyncio.run(preload(self.bootstrap, self.topic, records, self._acknowledged))
+            except BaseException as error:  # reported by the polling thread
+                self.error = error
+
+        self._thread = threading.Thread(target=send, name="scale-producer", daemon=True)
+        self._thread.start()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise BenchError(f"producing to the events topic failed: {self.error}")
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        self.check()
+
+
+def load_stage(
+    worker: WorkerProcess,
+    producer: Producer,
+    records: list[Record],
+    target: int,
+    before: Histogram,
+    stall_seconds: float,
+) -> tuple[Stage, Histogram]:
+    """Produce ``records`` while polling the worker until its ledger holds ``target``."""
+    started = time.monotonic()
+    producer.start(records)
+    last_change, last_ledger, last_said = started, -1.0, started
+    while True:
+        producer.check()
+        samples = worker.samples()
+        now = time.monotonic()
+        ledger = total(samples, "revpulse_ledger_events")
+        if ledger >= target:
+            break
+        if ledger != last_ledger:
+            last_ledger, last_change = ledger, now
+        if now - last_change > stall_seconds:
+            raise BenchError(
+                f"the ledger stayed at {ledger:,.0f} of {target:,} for "
+                f"{stall_seconds:g} s; see {worker.child.log_path}"
+            )
+        if now - last_said >= PROGRESS_EVERY_SECONDS:
+            last_said = now
+            say(
+                f"loading: produced {producer.acknowledged:,}, ledger {ledger:,.0f} of "
+                f"{target:,}, worker RSS {rss_mib(worker.child.process.pid):,.0f} MiB"
+            )
+        time.sleep(POLL_SECONDS)
+    seconds = time.monotonic() - started
+    producer.join()
+    histogram = compute_histogram(samples)
+    since = histogram.minus(before)
+    mean_ms = 1000 * since.sum / since.count if since.count else 0.0
+    stage = Stage(
+        target,
+        seconds,
+        rss_mib(worker.child.process.pid),
+        int(since.count),
+        mean_ms,
+        max_bucket(since),
+    )
+    return stage, histogram
+
+
+@dataclass
+class Poll:
+    max_seconds: float = 0.0
+    polls: int = 0
+    timeouts: int = 0
+    ledger: float = 0.0
+    ledger_at: float | None = None
+
+
+def get(port: int, path: str, timeout_seconds: float) -> tuple[int, str]:
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def poll_metrics(port: int, target: int, timeout: float, poll: Poll, stop: threading.Event) -> None:
+    """Every RECOVERY_POLL_SECONDS: GET /metrics, keep the slowest answer and the timeouts,
+    until the ledger holds ``target`` (or ``stop``). Refused connections (the web server
+    not up yet) are neither."""
+    while not stop.is_set():
+        asked = time.monotonic()
+        try:
+            status, body = get(port, "/metrics", timeout)
+        except OSError as error:
+            if isinstance(getattr(error, "reason", error), TimeoutError) or isinstance(
+                error, TimeoutError
+            ):
+                poll.polls += 1
+                poll.timeouts += 1
+                poll.max_seconds = max(poll.max_seconds, time.monotonic() - asked)
+        else:
+            answered = time.monotonic()
+            poll.polls += 1
+            poll.max_seconds = max(poll.max_seconds, answered - asked)
+            if status == 200:
+                poll.ledger = total(parse_samples(body), "revpulse_ledger_events")
+                if poll.ledger >= target:
+                    poll.ledger_at = answered
+                    return
+        stop.wait(max(0.0, RECOVERY_POLL_SECONDS - (time.monotonic() - asked)))
+
+
+def restart(
+    worker: WorkerProcess,
+    settings: Settings,
+    overrides: dict[str, Any],
+    log_dir: Path,
+    target: int,
+    args: argparse.Namespace,
+    results: Results,
+) -> WorkerProcess:
+    """SIGKILL the worker, start another on the same data directory, time its recovery."""
+    worker.child.kill()
+    say("SIGKILLed the worker; starting a new one on the same data directory")
+    spawned = time.monotonic()
+    worker = WorkerProcess(settings, overrides, log_dir, args.metrics_timeout)
+    poll, stop = Poll(), threading.Event()
+    poller = threading.Thread(
+        target=poll_metrics,
+        args=(settings.web_port, target, args.recovery_poll_timeout, poll, stop),
+        daemon=True,
+    )
+    poller.start()
+    try:
+        ready = worker.wait_ready(timeout_seconds=args.timeout + 60)
+        results.restart_ready_seconds = ready - spawned
+        deadline = time.monotonic() + args.timeout + 60
+        while poll.ledger_at is None:
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"the new worker's ledger held {poll.ledger:,.0f} of "
+                    f"{target:,} after {deadline - spawned:.0f} s"
+                )
+            time.sleep(0.2)
+        results.restart_ledger_seconds = poll.ledger_at - spawned
+    except BaseException:
+        worker.stop()
+        raise
+    finally:
+        stop.set()
+        poller.join()
+    results.metrics_max_seconds = poll.max_seconds
+    results.metrics_polls, results.metrics_timeouts = poll.polls, poll.timeouts
+    return worker
+
+
+def bare_agent(settings: Settings, count: int, log_dir: Path, timeout: float) -> float:
+    """Events/s of a bare Faust agent (decode only) reading the events topic from the start."""
+    status = log_dir / "bare-agent.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.bare_agent",
+        settings.kafka_bootstrap,
+        settings.events_topic,
+        str(settings.partitions),
+        str(count),
+        str(status),
+        str(log_dir / "bare-agent-data"),
+    ]
+    child: ChildProcess = spawn("bare-agent", argv, log_dir)
+    try:
+        deadline = time.monotonic() + timeout
+        while not status.exists():
+            if child.process.poll() is not None:
+                raise BenchError(
+                    f"the bare agent exited with code {child.process.returncode}; "
+                    f"see {child.log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise BenchError(f"the bare agent did not read {count:,} events in {timeout:g} s")
+            time.sleep(0.2)
+        time.sleep(0.1)  # the file is written in one call; let it be closed
+        done = json.loads(status.read_text())
+    finally:
+        child.stop()
+    seconds = done["last"] - done["first"]
+    return float(done["events"]) / seconds if seconds > 0 else 0.0
+
+
+def records_in_stages(workload: Workload, count: int) -> Iterator[tuple[int, list[Record]]]:
+    """(the ledger's target at the stage's end, the stage's records), in event-time order."""
+    stream = workload.stream(count)
+    sent = 0
+    for share in STAGES:
+        target = round(count * share)
+        records = list(islice(stream, target - sent))
+        sent = target
+        yield target, records
+
+
+def stage_line(index: int, stage: Stage, rate: float) -> str:
+    share = ("1/4", "1/2", "all")[index]
+    return (
+        f"  {share:>3} of M  ledger {stage.events:>10,}  RSS {stage.rss_mib:7,.0f} MiB  "
+        f"publish compute mean {stage.compute_mean_ms:8,.1f} ms over {stage.publishes:,} "
+        f"publishes, max in {stage.compute_max_bucket}  end-to-end {rate:9,.0f} events/s "
+        f"({stage.seconds:,.1f} s)"
+    )
+
+
+def run(args: argparse.Namespace, results: Results) -> None:
+    count = args.events
+    log_dir = Path(tempfile.mkdtemp(prefix="revpulse-scale-"))
+    stack = Stack(log_dir)
+    succeeded = False
+    worker: WorkerProcess | None = None
+    span_days = round(args.years * 365)
+    try:
+        say(f"starting the embedded broker and Redis (logs in {log_dir})")
+        stack.start()
+        overrides = bench_overrides(
+            stack, argparse.Namespace(partitions=args.partitions, span_days=span_days), log_dir
+        )
+        del overrides["lateness_seconds"]  # the default: the history comes in time order
+        settings = Settings(**overrides)
+        asyncio.run(ensure_topics(settings))
+        figure(
+            f"  worker    default settings: lateness {settings.lateness_seconds // 86400} "
+            f"days, publish every {settings.publish_interval_seconds:g} s, "
+            f"batches of {settings.batch_max_events}; {settings.partitions} partitions"
+        )
+        workload = Workload(args.seed, history_end(dt.datetime.now(dt.UTC)), span_days)
+        say("starting the revpulse worker")
+        worker = WorkerProcess(settings, overrides, log_dir, args.metrics_timeout)
+        worker.wait_ready(timeout_seconds=90)
+        producer = Producer(settings.kafka_bootstrap, settings.events_topic)
+        histogram = compute_histogram(worker.samples())
+        for index, (target, records) in enumerate(records_in_stages(workload, count)):
+            produced_before = producer.acknowledged
+            stage, histogram = load_stage(
+                worker, producer, records, target, histogram, args.timeout
+            )
+            rate = (producer.acknowledged - produced_before) / stage.seconds
+            results.stages.append((stage, rate))
+            figure(stage_line(index, stage, rate))
+            del records
+        samples = worker.samples()
+        results.late = total(samples, "revpulse_events_late_total")
+        results.duplicates = total(samples, "revpulse_events_duplicate_total")
+        worker = restart(worker, settings, overrides, log_dir, count, args, results)
+        worker.stop()
+        worker = None
+        say("the bare Faust agent reads the same topic")
+        results.bare_events_per_second = bare_agent(settings, count, log_dir, args.timeout + 60)
+        succeeded = True
+    finally:
+        if worker is not None:
+            worker.stop()
+        stack.stop()
+        if succeeded and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        elif not succeeded:
+            say(f"logs kept in {log_dir}")
+
+
+def summary(results: Results, count: int) -> list[str]:
+    load_seconds = sum(stage.seconds for stage, _ in results.stages)
+    overall = count / load_seconds if load_seconds else 0.0
+    bare = results.bare_events_per_second
+    return [
+        f"  counted late {results.late:,.0f}, duplicates {results.duplicates:,.0f}",
+        f"  restart on the same data dir: until /readyz {results.restart_ready_seconds:.1f} s, "
+        f"until the ledger holds all M again {results.restart_ledger_seconds:.1f} s (state is "
+        "in memory today, so this equals a fresh worker's takeover)",
+        f"  /metrics during recovery: longest answer {results.metrics_max_seconds:.2f} s, "
+        f"{results.metrics_timeouts} timeouts of {results.metrics_polls} polls "
+        f"(every {RECOVERY_POLL_SECONDS:g} s)",
+        f"  pipeline end-to-end, all stages {overall:,.0f} events/s",
+        f"  bare Faust agent (decode only), same topic {bare:,.0f} events/s",
+        f"  pipeline / bare Faust agent = {overall / bare if bare else 0.0:.3f}x",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.events < 100 or args.years <= 0 or args.partitions < 1:
+        parser.error("--events must be at least 100; --years and --partitions positive")
+    given = list(sys.argv[1:] if argv is None else argv)
+    machine = machine_info()
+    started = time.monotonic()
+    figure("revpulse scale benchmark")
+    figure(f"  command   {shlex.join(['python', '-m', 'bench.scale', *given])}")
+    figure(
+        f"  machine   {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}, "
+        f"load average {machine['load_average_1m_at_start']} at start"
+    )
+    figure(
+        f"  history   M={args.events:,} events over {args.years:g} years, in event-time "
+        f"order (seed {args.seed})"
+    )
+    results = Results()
+    try:
+        with children_stopped_on_exit(say):
+            run(args, results)
+    except KeyboardInterrupt:
+        print("scale STOPPED: interrupted; every process it started is stopped", file=sys.stderr)
+        return 130
+    except (BenchError, RevpulseError, RuntimeError, OSError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"scale FAILED: {reason}", file=sys.stderr)
+        return 1
+    for line in summary(results, args.events):
+        figure(line)
+    figure(
+        f"  bench took {time.monotonic() - started:.0f} s; load average "
+        f"{os.getloadavg()[0]:.2f} at end (other work on the machine lowers every figure)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
