@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,6 +18,9 @@ from models.state import StateDelta
 from sinks.codec import bucket_field, churn_to_json, contract_to_json, point_to_json
 from sinks.errors import SinkUnavailableError
 from sinks.redis_keys import RedisKeys, text
+
+# series whose history is pushed in one round trip: a few milliseconds of the loop each
+HISTORY_CHUNK_SERIES = 250
 
 
 def _encoded(points: Iterable[MetricPoint]) -> dict[str, str]:
@@ -112,24 +115,50 @@ class RedisSink:
             pipe.hset(keys.current, mapping=changed)
         if removed:
             pipe.hdel(keys.current, *removed)
-        for series_id, point_json in changed.items():
-            pipe.lpush(keys.history(series_id), point_json)
-            pipe.ltrim(keys.history(series_id), 0, self._history_length - 1)
         pipe.hset(keys.meta, mapping=meta)
         if publication.state is not None:
             self._write_state(pipe, publication.state)
         if publication.band_change is not None:
             alert: dict[Any, Any] = publication.band_change.as_dict()
             pipe.xadd(keys.alerts, alert, maxlen=10_000)
-        if changed or removed:
-            message = {"clock": meta["clock"], "changed": sorted(changed), "removed": removed}
-            pipe.publish(keys.updates_channel, json.dumps(message))
         try:
             await pipe.execute()
         except (RedisError, OSError) as error:
             raise SinkUnavailableError(self.name, str(error)) from error
-        self._last = current
         self._published_run_id = self._seen_run_id
+        last = {sid: text for sid, text in self._last.items() if sid in current}
+        self._last = last
+        await self._write_history(changed, last)
+        if changed or removed:
+            message = {"clock": meta["clock"], "changed": sorted(changed), "removed": removed}
+            await self._run(lambda pipe: pipe.publish(keys.updates_channel, json.dumps(message)))
+
+    async def _write_history(self, changed: dict[Any, Any], last: dict[str, str]) -> None:
+        """Each changed point pushed on its series' history, a chunk of series per round
+        trip, so thousands of changed series never hold the event loop at once. A series
+        counts as published (in ``last``) once its history took the point: after a
+        failure, the next publish writes only what was not written yet."""
+        items = list(changed.items())
+        for start in range(0, len(items), HISTORY_CHUNK_SERIES):
+            chunk = items[start : start + HISTORY_CHUNK_SERIES]
+
+            def pushes(pipe: Any, chunk: list[tuple[Any, Any]] = chunk) -> None:
+                for series_id, point_json in chunk:
+                    pipe.lpush(self._keys.history(series_id), point_json)
+                    pipe.ltrim(self._keys.history(series_id), 0, self._history_length - 1)
+
+            await self._run(pushes)
+            last.update(chunk)
+
+    async def _run(self, commands: Callable[[Any], None]) -> None:
+        """One non-transactional pipeline of ``commands``."""
+        assert self._client is not None
+        pipe = self._client.pipeline(transaction=False)
+        commands(pipe)
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as error:
+            raise SinkUnavailableError(self.name, str(error)) from error
 
     def _write_state(self, pipe: Any, delta: StateDelta) -> None:
         """The stored copy the CLI computes ``--as-of`` from, in the same transaction."""
