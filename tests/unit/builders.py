@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from models.book import BookedContract
 from models.events import Event, parse_event
 from models.series import MetricPoint
 
@@ -122,3 +123,15 @@ def has_series(points: list[MetricPoint], metric: str, origin: str, channel: str
 
 def day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
+
+
+def booked(
+    contract_id: str = "C1",
+    account_id: str = "A1",
+    start: dt.date = dt.date(2024, 1, 15),
+    term_months: int = 12,
+    arr: str = "12000",
+    kind: str = "new",
+) -> BookedContract:
+    """A booked contract: ARR in the reporting currency, starting on ``start``."""
+    return BookedContract(contract_id, account_id, kind, start, term_months, Decimal(arr))

@@ -20,21 +20,11 @@ from models.book import (
     end_date,
 )
 from models.windows import Window, rolling
+from tests.unit.builders import booked
 
 d = dt.date
 D = Decimal
 JAN_15 = d(2024, 1, 15)
-
-
-def booked(
-    contract_id: str = "C1",
-    account_id: str = "A1",
-    start: dt.date = JAN_15,
-    term_months: int = 12,
-    arr: str = "12000",
-    kind: str = "new",
-) -> BookedContract:
-    return BookedContract(contract_id, account_id, kind, start, term_months, D(arr))
 
 
 def test_term_end_is_start_plus_term() -> None:

@@ -10,21 +10,11 @@ import pytest
 from models.book import ArrMovements, BookedContract, Churn, build_book, summarize
 from models.timeline import BookTimeline, DaySums, _difference, _intersection, _merged
 from models.windows import Window, rolling
+from tests.unit.builders import booked
 
 d = dt.date
 D = Decimal
 JAN_15 = d(2024, 1, 15)
-
-
-def booked(
-    contract_id: str = "C1",
-    account_id: str = "A1",
-    start: dt.date = JAN_15,
-    term_months: int = 12,
-    arr: str = "12000",
-    kind: str = "new",
-) -> BookedContract:
-    return BookedContract(contract_id, account_id, kind, start, term_months, D(arr))
 
 
 def _o(day: dt.date) -> int:
