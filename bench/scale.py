@@ -203,12 +203,19 @@ def load_stage(
     """Produce ``records`` while polling the worker until its ledger holds ``target``."""
     started = time.monotonic()
     producer.start(records)
-    last_change, last_ledger, last_said = started, -1.0, started
+    last_change, last_ledger = started, -1.0
+    last_said = started - PROGRESS_EVERY_SECONDS  # the first poll always reports
     while True:
         producer.check()
         samples = worker.samples()
         now = time.monotonic()
         ledger = total(samples, "revpulse_ledger_events")
+        if now - last_said >= PROGRESS_EVERY_SECONDS:
+            last_said = now
+            say(
+                f"loading: produced {producer.acknowledged:,}, ledger {ledger:,.0f} of "
+                f"{target:,}, worker RSS {rss_mib(worker.child.process.pid):,.0f} MiB"
+            )
         if ledger >= target:
             break
         if ledger != last_ledger:
@@ -217,12 +224,6 @@ def load_stage(
             raise BenchError(
                 f"the ledger stayed at {ledger:,.0f} of {target:,} for "
                 f"{stall_seconds:g} s; see {worker.child.log_path}"
-            )
-        if now - last_said >= PROGRESS_EVERY_SECONDS:
-            last_said = now
-            say(
-                f"loading: produced {producer.acknowledged:,}, ledger {ledger:,.0f} of "
-                f"{target:,}, worker RSS {rss_mib(worker.child.process.pid):,.0f} MiB"
             )
         time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - started
