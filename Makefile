@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest processes for `make test`: the integration tests mostly wait on workers, so two
+# share 2 cores well (each has its own embedded broker and Redis)
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 # check: the quick loop while developing: lint, types, unit and property tests (< 2 min)
@@ -19,7 +22,7 @@ demo: $(STAMP)
 
 ## test: everything CI runs: lint, types, deploy checks, unit, property and integration tests
 test: $(STAMP) system-deps lint types deploy-check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## check: lint, types, and the unit and property tests with a quick Hypothesis profile
 check: $(STAMP) lint types
