@@ -93,6 +93,9 @@ class Histogram:
         return lower
 
 
+DATA_DIR = "worker-data"  # under the run's log directory
+
+
 class BenchError(RuntimeError):
     """A benchmark cannot go on; the message is its one-line reason."""
 
@@ -106,11 +109,12 @@ class WorkerProcess:
         overrides: Mapping[str, Any],
         log_dir: Path,
         metrics_timeout_seconds: float = 10.0,
+        data_dir: str | Path = DATA_DIR,  # under log_dir, unless absolute
     ) -> None:
         self.settings = settings
         self.metrics_timeout_seconds = metrics_timeout_seconds
         env = worker_env(overrides)
-        env["REVPULSE_DATA_DIR"] = str(log_dir / "worker-data")
+        env["REVPULSE_DATA_DIR"] = str(log_dir / data_dir)
         argv = [sys.executable, "-m", "streams.cli", "worker"]
         self.child: ChildProcess = spawn("worker", argv, log_dir, env)
 

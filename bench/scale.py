@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.kafka_io import preload
-from bench.pipeline import BenchError, Histogram, Samples, WorkerProcess, parse_samples, total
+from bench.pipeline import (
+    DATA_DIR,
+    BenchError,
+    Histogram,
+    Samples,
+    WorkerProcess,
+    parse_samples,
+    total,
+)
 from bench.report import machine_info
 from bench.throughput import Stack, bench_overrides
 from bench.workload import Record, Workload, history_end
@@ -148,15 +156,22 @@ class Stage:
 
 
 @dataclass
+class Takeover:
+    """A new worker after a SIGKILL, from its spawn (fixed costs included)."""
+
+    ready_seconds: float
+    ledger_seconds: float  # until its ledger holds every event again
+    tail_records: float  # changelog records it read on top of its local store
+    poll: Poll
+
+
+@dataclass
 class Results:
     stages: list[tuple[Stage, float]] = field(default_factory=list)  # (stage, events/s)
     late: float = 0.0
     duplicates: float = 0.0
-    restart_ready_seconds: float = 0.0
-    restart_ledger_seconds: float = 0.0
-    metrics_max_seconds: float = 0.0
-    metrics_polls: int = 0
-    metrics_timeouts: int = 0
+    same_dir: Takeover | None = None  # a restart on the same data directory
+    fresh: Takeover | None = None  # a new worker with no local state
     bare_events_per_second: float = 0.0
 
 
@@ -289,18 +304,17 @@ def poll_metrics(port: int, target: int, timeout: float, poll: Poll, stop: threa
 
 def restart(
     worker: WorkerProcess,
-    settings: Settings,
     overrides: dict[str, Any],
     log_dir: Path,
     target: int,
     args: argparse.Namespace,
-    results: Results,
-) -> WorkerProcess:
-    """SIGKILL the worker, start another on the same data directory, time its recovery."""
+    data_dir: str,
+) -> tuple[WorkerProcess, Takeover]:
+    """SIGKILL the worker, start another on ``data_dir``, time its recovery."""
     worker.child.kill()
-    say("SIGKILLed the worker; starting a new one on the same data directory")
+    settings = worker.settings
     spawned = time.monotonic()
-    worker = WorkerProcess(settings, overrides, log_dir, args.metrics_timeout)
+    worker = WorkerProcess(settings, overrides, log_dir, args.metrics_timeout, data_dir)
     poll, stop = Poll(), threading.Event()
     poller = threading.Thread(
         target=poll_metrics,
@@ -310,7 +324,6 @@ def restart(
     poller.start()
     try:
         ready = worker.wait_ready(timeout_seconds=args.timeout + 60)
-        results.restart_ready_seconds = ready - spawned
         deadline = time.monotonic() + args.timeout + 60
         while poll.ledger_at is None:
             worker.check_alive()
@@ -320,16 +333,14 @@ def restart(
                     f"{target:,} after {deadline - spawned:.0f} s"
                 )
             time.sleep(0.2)
-        results.restart_ledger_seconds = poll.ledger_at - spawned
+        tail = total(worker.samples(), "revpulse_ledger_changelog_tail_records")
     except BaseException:
         worker.stop()
         raise
     finally:
         stop.set()
         poller.join()
-    results.metrics_max_seconds = poll.max_seconds
-    results.metrics_polls, results.metrics_timeouts = poll.polls, poll.timeouts
-    return worker
+    return worker, Takeover(ready - spawned, poll.ledger_at - spawned, tail, poll)
 
 
 def bare_agent(settings: Settings, count: int, log_dir: Path, timeout: float) -> float:
@@ -426,7 +437,10 @@ def run(args: argparse.Namespace, results: Results) -> None:
         samples = worker.samples()
         results.late = total(samples, "revpulse_events_late_total")
         results.duplicates = total(samples, "revpulse_events_duplicate_total")
-        worker = restart(worker, settings, overrides, log_dir, count, args, results)
+        say("SIGKILLed the worker; starting a new one on the same data directory")
+        worker, results.same_dir = restart(worker, overrides, log_dir, count, args, DATA_DIR)
+        say("SIGKILLed it; starting a fresh one with no local state")
+        worker, results.fresh = restart(worker, overrides, log_dir, count, args, "fresh-data")
         worker.stop()
         worker = None
         say("the bare Faust agent reads the same topic")
@@ -442,18 +456,31 @@ def run(args: argparse.Namespace, results: Results) -> None:
             say(f"logs kept in {log_dir}")
 
 
+def takeover_line(what: str, takeover: Takeover) -> str:
+    poll = takeover.poll
+    return (
+        f"  {what}: until /readyz {takeover.ready_seconds:.1f} s, until the ledger holds "
+        f"all M again {takeover.ledger_seconds:.1f} s, changelog records read "
+        f"{takeover.tail_records:,.0f}; /metrics meanwhile: longest answer "
+        f"{poll.max_seconds:.2f} s, {poll.timeouts} timeouts of {poll.polls} polls "
+        f"(every {RECOVERY_POLL_SECONDS:g} s)"
+    )
+
+
 def summary(results: Results, count: int) -> list[str]:
     load_seconds = sum(stage.seconds for stage, _ in results.stages)
     overall = count / load_seconds if load_seconds else 0.0
     bare = results.bare_events_per_second
     return [
         f"  counted late {results.late:,.0f}, duplicates {results.duplicates:,.0f}",
-        f"  restart on the same data dir: until /readyz {results.restart_ready_seconds:.1f} s, "
-        f"until the ledger holds all M again {results.restart_ledger_seconds:.1f} s (state is "
-        "in memory today, so this equals a fresh worker's takeover)",
-        f"  /metrics during recovery: longest answer {results.metrics_max_seconds:.2f} s, "
-        f"{results.metrics_timeouts} timeouts of {results.metrics_polls} polls "
-        f"(every {RECOVERY_POLL_SECONDS:g} s)",
+        *(
+            takeover_line(what, takeover)
+            for what, takeover in (
+                ("restart on the same data dir", results.same_dir),
+                ("fresh worker, no local state", results.fresh),
+            )
+            if takeover is not None
+        ),
         f"  pipeline end-to-end, all stages {overall:,.0f} events/s",
         f"  bare Faust agent (decode only), same topic {bare:,.0f} events/s",
         f"  pipeline / bare Faust agent = {overall / bare if bare else 0.0:.3f}x",

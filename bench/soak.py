@@ -89,7 +89,8 @@ class Traffic:
 
 @dataclass
 class Crew:
-    """The workers, each replaced by a new process (same port) when killed."""
+    """The workers, each replaced by a new process (same port, same data directory, as a
+    restarted pod on its own volume) when killed."""
 
     settings: Settings
     overrides: list[dict[str, Any]]
@@ -106,7 +107,8 @@ class Crew:
 
     def _spawn(self, index: int, overrides: dict[str, Any]) -> WorkerProcess:
         run_dir = self.log_dir / f"worker{index}-{self.kills}"
-        return WorkerProcess(Settings(**overrides), overrides, run_dir)
+        data_dir = self.log_dir / f"worker{index}-data"
+        return WorkerProcess(Settings(**overrides), overrides, run_dir, data_dir=data_dir)
 
     def kill_next(self) -> None:
         index = self.kills % len(self.workers)

@@ -27,6 +27,7 @@ class OpsMetrics:
     last_event: Gauge
     band_changes: Counter
     rebuilt_events: Gauge
+    changelog_tail: Gauge
     ledger_events: Gauge
     facts_gaps: Counter
     events_skipped: Counter
@@ -129,6 +130,12 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
             "revpulse_event_loop_lag_seconds",
             "How late a short sleep on the worker's event loop wakes up: time the loop was busy",
             buckets=LOOP_LAG_BUCKETS_SECONDS,
+            registry=registry,
+        ),
+        changelog_tail=Gauge(
+            "revpulse_ledger_changelog_tail_records",
+            "Changelog records this worker read at start on top of its local table store "
+            "(all of them with no local store, or one the broker no longer matches)",
             registry=registry,
         ),
         rebuilt_events=Gauge(

@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     app_id: str = "revpulse"
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
-    data_dir: Path = Path(".revpulse")
+    data_dir: Path = Path(".revpulse")  # one per worker: its local table store is here
+    # where a worker keeps its table locally: rocksdb (on disk, in the data directory; a
+    # restart reads only the changelog's tail) or memory (the whole changelog every start)
+    table_store: Literal["rocksdb", "memory"] = "rocksdb"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # topics

@@ -10,6 +10,7 @@ from streams.settings import Settings
 
 
 def run(settings: Settings, _args: argparse.Namespace) -> int:
+    from faust.types import TP
     from prometheus_client import (
         CollectorRegistry,
         GCCollector,
@@ -22,11 +23,14 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from sinks.redis_keys import RedisKeys
     from sinks.redis_sink import RedisSink
     from streams.ingest.http import check_secrets
+    from streams.kafka.clients import end_offset
     from streams.kafka.topics import ensure_topics
     from streams.pipeline.app import build_pipeline
+    from streams.pipeline.local_state import check_local_state, hold_data_dir
     from streams.pipeline.runner import run_worker
 
     check_secrets(settings)  # refuse to start before touching Kafka
+    data_dir_lock = hold_data_dir(settings.data_dir)  # held until the process exits
     asyncio.run(ensure_topics(settings))
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
     registry = CollectorRegistry()
@@ -41,7 +45,14 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         PrometheusSink(registry, settings.reporting_currency),
     ]
     pipeline = build_pipeline(settings, sinks, registry)
-    return run_worker(pipeline.app, settings)
+    changelog = TP(settings.changelog_topic(), 0)
+    end = asyncio.run(end_offset(settings.kafka_bootstrap, changelog.topic, 0))
+    position = check_local_state(pipeline.log_table.store, changelog, end)
+    pipeline.ops.changelog_tail.set(position.tail_records)
+    try:
+        return run_worker(pipeline.app, settings)
+    finally:
+        data_dir_lock.close()
 
 
 COMMAND = Command(

@@ -60,3 +60,17 @@ async def committed_offset(bootstrap: str, group: str, topic: str, partition: in
         await admin.close()
     found = offsets.get(place)
     return found.offset if found is not None and found.offset >= 0 else None
+
+
+async def end_offset(bootstrap: str, topic: str, partition: int) -> int:
+    """The offset the next record of one partition will get (its highwater)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await start_client(consumer, bootstrap)
+    try:
+        place = TopicPartition(topic, partition)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets([place])
+        return ends[place]
+    finally:
+        await consumer.stop()

@@ -10,7 +10,7 @@ WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import faust
 from faust.types import TP
@@ -24,8 +24,14 @@ from streams.kafka.clients import committed_offset, read_range
 from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
 from streams.pipeline.ledger_stage import LedgerStage
+from streams.pipeline.log_table import LEDGER_LOG_TABLE, ROCKSDB_OPTIONS, FaustLogTable
 from streams.pipeline.owner import LedgerOwner
-from streams.pipeline.probes import CONSUMER_LAG_EVERY_SECONDS, Probes, recovery_done
+from streams.pipeline.probes import (
+    CONSUMER_LAG_EVERY_SECONDS,
+    Probes,
+    changelog_records_left,
+    recovery_done,
+)
 from streams.pipeline.publisher import Publisher
 from streams.pipeline.transport import RevpulseApp
 from streams.pipeline.web import WebPages
@@ -41,6 +47,7 @@ class Pipeline:
     publisher: Publisher
     web: WebPages
     ops: OpsMetrics
+    log_table: FaustLogTable
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def faust_app(settings: Settings) -> faust.App:
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
+        store=f"{settings.table_store}://",
         datadir=str(settings.data_dir / "faust"),
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -111,7 +118,12 @@ def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorReg
     )  # fmt: skip
     topics = Topics.declare(app, settings)
     # bytes key and value types make faust use the raw codec for the changelog
-    table = cast(Any, app.Table("ledger-log", partitions=1, key_type=bytes, value_type=bytes))
+    table = FaustLogTable(
+        app.Table(
+            LEDGER_LOG_TABLE, partitions=1, key_type=bytes, value_type=bytes,
+            options=ROCKSDB_OPTIONS if settings.table_store == "rocksdb" else None,
+        )
+    )  # fmt: skip
     every_sink = [*sinks, AlertsTopicSink(topics.alerts)]
     for step in ("compute", "other", *(sink.name for sink in every_sink)):
         ops.publish_failures.labels(step)  # exported at 0 from the start
@@ -121,6 +133,7 @@ def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorReg
             settings.kafka_bootstrap, settings.facts_topic, part, start, end
         ),
         recovery_done=lambda: recovery_done(app),
+        changelog_left=lambda: changelog_records_left(app),
     )  # fmt: skip
     facts_tp = TP(settings.facts_topic, 0)
     publisher = Publisher(
@@ -131,11 +144,11 @@ def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorReg
         settings.kafka_bootstrap, settings.redis_url.get_secret_value(), settings.app_id
     )
     web = WebPages(
-        registry=registry, probes=probes, recovery_done=ledger.recovery_done, owner=owner,
+        registry=registry, probes=probes, recovery_problem=ledger.recovery_problem, owner=owner,
         health=publisher.health,
     )  # fmt: skip
     pipeline = Pipeline(
-        app, owner, intake_stage(settings, topics, ops), ledger, publisher, web, ops
+        app, owner, intake_stage(settings, topics, ops), ledger, publisher, web, ops, table
     )
     register(app, settings, topics, pipeline)
     return pipeline

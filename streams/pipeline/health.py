@@ -90,17 +90,22 @@ class ReadinessProbes:
         return {"kafka": kafka or "ok", "redis": redis or "ok"}
 
     async def readiness(
-        self, recovery_done: bool, *, owns_ledger: bool, publish_problem: str | None = None
+        self,
+        recovery_problem: str | None,
+        *,
+        owns_ledger: bool,
+        publish_problem: str | None = None,
     ) -> tuple[bool, dict[str, Any]]:
-        """The verdict of /readyz and its JSON body, naming every part that is not ready."""
+        """The verdict of /readyz and its JSON body, naming every part that is not ready;
+        ``recovery_problem`` is what the recovery is still doing (None: done)."""
         parts = await self.check()
-        parts["recovery"] = "ok" if recovery_done else "table recovery in progress"
+        parts["recovery"] = recovery_problem or "ok"
         parts["publish"] = publish_problem or "ok"
         not_ready = sorted(name for name, state in parts.items() if state != "ok")
         body: dict[str, Any] = {
             "ready": not not_ready,
             "not_ready": not_ready,
-            "recovery_done": recovery_done,
+            "recovery_done": recovery_problem is None,
             "owns_ledger": owns_ledger,
             **parts,
         }

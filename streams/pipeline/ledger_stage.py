@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from faust.types import EventT
@@ -39,6 +39,7 @@ class LedgerStage:
         ops: OpsMetrics,
         read_facts: ReadRange,
         recovery_done: Callable[[], bool],
+        changelog_left: Callable[[], int] = lambda: 0,
     ) -> None:
         self.owner = owner
         self.table = table
@@ -47,10 +48,25 @@ class LedgerStage:
         self.ops = ops
         self.read_facts = read_facts
         self.recovery_done = recovery_done
+        self.changelog_left = changelog_left  # records the table recovery has yet to read
         # held while the ledger changes, and while a publication is computed from it
         self.lock = asyncio.Lock()
         # the facts offset the ledger expects next (after the last one logged)
         self.expected_offset: int | None = None
+        # (records read, records) while the ledger is rebuilt from the table
+        self.rebuild_progress: tuple[int, int] | None = None
+
+    def recovery_problem(self) -> str | None:
+        """What the recovery is still doing, for /readyz; None once it is done."""
+        if not self.recovery_done():
+            left = self.changelog_left()
+            return "table recovery in progress" + (
+                f": {left:,} changelog records left to read" if left > 0 else ""
+            )
+        if (progress := self.rebuild_progress) is not None:
+            done, records = progress
+            return f"rebuilding the ledger from its table: record {done:,} of {records:,}"
+        return None
 
     async def run(self, stream: Any) -> AsyncIterator[None]:
         """The agent: apply each facts message and log the events it accepted.
@@ -69,32 +85,46 @@ class LedgerStage:
         while not self.recovery_done():  # a message read before a rebalance: wait it out
             await asyncio.sleep(RECOVERY_POLL_SECONDS)
         async with self.lock:
-            self.rebuild_if_needed()
+            await self.rebuild_if_needed()
         expected = self.expected_offset
         if expected is not None and offset > expected:
             await self.read_skipped(expected, offset)
         await self.apply_message(value, headers, offset)
         self.expected_offset = max(offset + 1, self.expected_offset or 0)
 
-    def rebuild_if_needed(self) -> None:
+    async def rebuild_if_needed(self) -> None:
+        """Rebuild the ledger from the table, in a thread so that the loop keeps serving
+        /metrics, /readyz and the intake meanwhile; the caller holds the lock."""
         if self.owner.ready:
             return
-        logged = dict(self.table.data.items())
-        band = logged.pop(BAND_KEY, None)
-        records = sorted(logged.items())
-        count = self.owner.rebuild(
-            (value for _key, value in records),
-            band=LOGGED_BANDS.get(band) if band is not None else None,
+        data = self.table.data
+        # the keys in the order they were written; values read one at a time, so a rebuild
+        # never holds the whole log in memory on top of the store
+        keys = sorted(key for key in data if key != BAND_KEY)
+        band = data.get(BAND_KEY)
+
+        def values() -> Iterator[bytes]:
+            for done, key in enumerate(keys):
+                self.rebuild_progress = (done, len(keys))
+                yield data[key]
+
+        try:
+            built = await asyncio.to_thread(self.owner.build_from_log, values())
+        finally:
+            self.rebuild_progress = None
+        # installed here, on the loop: a rebuild cancelled by a rebalance installs nothing
+        count = self.owner.install(
+            *built, band=LOGGED_BANDS.get(band) if band is not None else None
         )
-        self.expected_offset = next_facts_offset(logged)
+        self.expected_offset = next_facts_offset(keys)
         self.ops.ledger_recovered.set(1)
         self.ops.rebuilt_events.set(count)
         log.info("ledger rebuilt from its changelog: %d accepted events", count)
         if self.owner.rebuild_rejects:
-            self.drop_rebuild_rejects(records)
+            self.drop_rebuild_rejects(keys)
         self.report_overflow()
 
-    def drop_rebuild_rejects(self, records: list[tuple[bytes, bytes]]) -> None:
+    def drop_rebuild_rejects(self, keys: list[bytes]) -> None:
         """Dead-letter the logged events the rebuild skipped, and log their records again
         without them, so the next rebuild neither meets nor dead-letters them again."""
         rejects = self.owner.rebuild_rejects
@@ -111,10 +141,11 @@ class LedgerStage:
                 value=rejected.line, headers=[("revpulse-reason", reason.encode())]
             )
         for index, lines in dropped.items():
-            key, value = records[index]
-            kept = b"\n".join(line for line in value.splitlines() if line not in lines)
-            self.table.data[key] = kept
-            self.table.send_changelog(0, key, kept)
+            key = keys[index]
+            kept = b"\n".join(
+                line for line in self.table.data[key].splitlines() if line not in lines
+            )
+            self.table.log(key, kept)
 
     def report_overflow(self) -> None:
         """Each channel past the cap logged once and counted: one line per batch, as a
@@ -140,14 +171,14 @@ class LedgerStage:
         source = headers.get(SOURCE_HEADER, b"").decode()
         for start in range(0, len(lines), APPLY_CHUNK_EVENTS):
             accepted_before = len(result.accepted)
-            logged = []
             async with self.lock:  # never while a publication is computed in a thread
                 self.owner.apply_batch(
                     lines[start : start + APPLY_CHUNK_EVENTS], source, into=result
                 )
-                for key, record in log_records(offset, result.accepted[accepted_before:]):
-                    self.table.data[key] = record
-                    logged.append(self.table.send_changelog(0, key, record))
+                logged = [
+                    self.table.log(key, record)
+                    for key, record in log_records(offset, result.accepted[accepted_before:])
+                ]
             for sent in logged:  # delivered before the next record: one record per
                 await sent  # changelog batch (Tansu reports a batch's base offset as its end)
             if not logged:

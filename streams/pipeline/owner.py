@@ -105,7 +105,11 @@ class LedgerOwner:
         hand-over is still an alert. A logged event the ledger cannot hold (logged by an
         older version, before the contract bounded it) is skipped and kept in
         ``rebuild_rejects``, so a worker upgraded over such a changelog recovers."""
-        self.band = band
+        return self.install(*self.build_from_log(logged_batches), band=band)
+
+    def build_from_log(self, logged_batches: Iterable[bytes]) -> tuple[Ledger, list[RebuildReject]]:
+        """The ledger the logged batches make, and the events it skipped; changes nothing
+        here, so it may run on a thread while the loop goes on."""
         ledger = Ledger(self.policy, self.sources)
         rejects: list[RebuildReject] = []
         for index, batch in enumerate(logged_batches):
@@ -119,6 +123,13 @@ class LedgerOwner:
                 except Exception as error:  # anything else: skipped all the same
                     log.exception("restoring a logged event failed")
                     rejects.append(RebuildReject(index, line, unexpected(error)))
+        return ledger, rejects
+
+    def install(
+        self, ledger: Ledger, rejects: list[RebuildReject], band: Band | None = None
+    ) -> int:
+        """Take ``ledger`` (from :meth:`build_from_log`) as this worker's ledger."""
+        self.band = band
         self.rebuild_rejects = rejects
         self.ledger = ledger
         self.dirty = True

@@ -1,9 +1,10 @@
 """What the stages need of Faust, as small protocols: a topic to send to and the
-ledger-log table. Faust's topics and tables fit them; unit tests pass fakes."""
+ledger-log table. Faust's topics fit them, the table through
+streams.pipeline.log_table; unit tests pass fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 Headers = list[tuple[str, bytes]]
@@ -32,11 +33,12 @@ class Topic(Protocol):
 
 
 class LogTable(Protocol):
-    """The ledger-log table: its local data and a way to log a change."""
+    """The ledger-log table: its local data, and the one way to change it."""
 
     @property
-    def data(self) -> MutableMapping[bytes, bytes]: ...
+    def data(self) -> Mapping[bytes, bytes]: ...
 
-    def send_changelog(self, partition: int | None, key: bytes, value: bytes) -> Awaitable[Any]:
-        """Log one record; the awaitable resolves when the broker took it."""
+    def log(self, key: bytes, value: bytes) -> Awaitable[Any]:
+        """Send one record to the changelog, and keep it locally once the broker has it;
+        the awaitable resolves then (and raises if the broker never took it)."""
         ...

@@ -21,6 +21,11 @@ def recovery_done(app: Any) -> bool:
     return bool(recovery.completed.is_set()) and not app.rebalancing
 
 
+def changelog_records_left(app: Any) -> int:
+    """Changelog records the table recovery of the active partitions has yet to read."""
+    return int(app.tables.recovery.active_remaining_total())
+
+
 class Probes:
     def __init__(self, app: Any, ops: OpsMetrics) -> None:
         self.app = app

@@ -65,7 +65,7 @@ class Publisher:
             return
         if not self.owner.ready and self.ledger.recovery_done():
             async with self.ledger.lock:
-                self.ledger.rebuild_if_needed()
+                await self.ledger.rebuild_if_needed()
         if not self.owner.ready:
             return
         started = time.perf_counter()
@@ -131,8 +131,7 @@ class Publisher:
             band := publication.band.encode()
         ):
             # kept with the ledger, so the next owner knows the band it takes over
-            self.table.data[BAND_KEY] = band
-            await self.table.send_changelog(0, BAND_KEY, band)
+            await self.table.log(BAND_KEY, band)
         if publication.band_change is not None:
             self.ops.band_changes.labels(publication.band_change.current).inc()
 

@@ -18,7 +18,11 @@ METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
 
 class Readiness(Protocol):
     async def readiness(
-        self, recovery_done: bool, *, owns_ledger: bool, publish_problem: str | None = None
+        self,
+        recovery_problem: str | None,
+        *,
+        owns_ledger: bool,
+        publish_problem: str | None = None,
     ) -> tuple[bool, dict[str, Any]]: ...
 
     async def close(self) -> None: ...
@@ -30,13 +34,13 @@ class WebPages:
         *,
         registry: CollectorRegistry,
         probes: Readiness,
-        recovery_done: Callable[[], bool],
+        recovery_problem: Callable[[], str | None],
         owner: LedgerOwner,
         health: PublishHealth,
     ) -> None:
         self.registry = registry
         self.probes = probes
-        self.recovery_done = recovery_done
+        self.recovery_problem = recovery_problem
         self.owner = owner
         self.health = health
         self._web: Any = None
@@ -60,10 +64,11 @@ class WebPages:
         return {"status": "alive"}
 
     async def readyz(self) -> tuple[int, dict[str, Any]]:
-        """Ready = table recovery done, Kafka and Redis reachable and publishing not
-        failing: the status, and the body naming each part that is not."""
+        """Ready = recovery done (the table read, the ledger rebuilt), Kafka and Redis
+        reachable and publishing not failing: the status, and the body naming each part
+        that is not."""
         ready, body = await self.probes.readiness(
-            self.recovery_done(),
+            self.recovery_problem(),
             owns_ledger=self.owner.ready,
             publish_problem=self.health.problem(),
         )

@@ -1,4 +1,5 @@
-"""A worker killed mid-stream: its successor rebuilds the ledger from the changelog."""
+"""A worker killed mid-stream: its successor on the same data directory rebuilds the
+ledger from its local table store and the changelog's tail (none here), exactly."""
 
 from __future__ import annotations
 
@@ -39,11 +40,14 @@ def test_crash_and_restart_keeps_exact_figures(kafka: str, redis_url: str, tmp_p
     finally:
         first.kill()
 
-    second = start_worker(settings, tmp_path, name="second")
+    second = start_worker(settings, tmp_path, name="first")  # the same data directory
     try:
         wait_for(lambda: ledger_events(second) == 8, what="the ledger rebuilt")
-        rebuilt = prometheus_values(second.metrics_text())[("revpulse_ledger_rebuilt_events", ())]
-        assert rebuilt == 8
+        samples = prometheus_values(second.metrics_text())
+        assert samples[("revpulse_ledger_rebuilt_events", ())] == 8
+        # every record was delivered, and so kept locally, long before the kill
+        assert samples[("revpulse_ledger_changelog_tail_records", ())] == 0
+        assert "recovery reads the 0 records after it" in second.log_tail(400)
         # the rest, plus every event again: none may count twice
         asyncio.run(send(second.settings, SCENARIO[8:] + SCENARIO, []))
 

@@ -72,14 +72,14 @@ async def test_a_large_message_is_applied_and_logged_a_chunk_at_a_time() -> None
     gives the same ledger, and each chunk's record is queued before anything else runs."""
     harness = Harness()
     applied_when_logged: list[int] = []
-    send = harness.table.send_changelog
+    send = harness.table.log
 
-    def watching(partition: int | None, key: bytes, value: bytes) -> Any:
+    def watching(key: bytes, value: bytes) -> Any:
         assert harness.owner.ledger is not None
         applied_when_logged.append(harness.owner.ledger.accepted_count)
-        return send(partition, key, value)
+        return send(key, value)
 
-    harness.table.send_changelog = watching  # type: ignore[method-assign]
+    harness.table.log = watching  # type: ignore[method-assign]
     count = 2 * APPLY_CHUNK_EVENTS + 5
     lines = [line(f"e{i}") for i in range(count)]
     await harness.stage.handle(b"\n".join(lines), headers(), 3)
@@ -89,7 +89,7 @@ async def test_a_large_message_is_applied_and_logged_a_chunk_at_a_time() -> None
     assert b"\n".join(record for _key, record in harness.table.changelog) == b"\n".join(lines)
 
     rebuilt = Harness(FakeTable(dict(harness.table.data)))
-    rebuilt.stage.rebuild_if_needed()
+    await rebuilt.stage.rebuild_if_needed()
     assert rebuilt.owner.ledger is not None and rebuilt.owner.ledger.accepted_count == count
     assert rebuilt.stage.expected_offset == 4
 
@@ -116,7 +116,7 @@ async def test_the_ledger_is_rebuilt_from_the_table_with_its_band() -> None:
         table.data[key] = record
     table.data[BAND_KEY] = b"moderate"
     harness = Harness(table)
-    harness.stage.rebuild_if_needed()
+    await harness.stage.rebuild_if_needed()
     assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 2
     assert harness.owner.band == "moderate"
     assert harness.stage.expected_offset == 5
@@ -124,9 +124,41 @@ async def test_the_ledger_is_rebuilt_from_the_table_with_its_band() -> None:
     assert harness.count("rebuilt_events") == 2
 
 
+class WatchedData(dict[bytes, bytes]):
+    """Table data that calls ``watch`` on every read of a value."""
+
+    watch: Any = None
+
+    def __getitem__(self, key: bytes) -> bytes:
+        self.watch()
+        return super().__getitem__(key)
+
+
+async def test_the_recovery_says_what_it_is_doing_until_the_ledger_is_rebuilt() -> None:
+    data = WatchedData()
+    for offset in (1, 2, 3):
+        for key, record in log_records(offset, [line(f"e{offset}")]):
+            data[key] = record
+    harness = Harness(FakeTable(data))
+    harness.recovered = False
+    assert harness.stage.recovery_problem() == "table recovery in progress"
+    harness.stage.changelog_left = lambda: 1234
+    assert harness.stage.recovery_problem() == (
+        "table recovery in progress: 1,234 changelog records left to read"
+    )
+    harness.recovered = True
+    seen: list[str | None] = []
+    data.watch = lambda: seen.append(harness.stage.recovery_problem())
+    await harness.stage.rebuild_if_needed()
+    assert seen == [
+        f"rebuilding the ledger from its table: record {done} of 3" for done in range(3)
+    ]
+    assert harness.stage.recovery_problem() is None and harness.owner.ready
+
+
 async def test_a_logged_band_that_is_no_band_is_ignored() -> None:
     harness = Harness(FakeTable({BAND_KEY: b"\xffbogus"}))
-    harness.stage.rebuild_if_needed()
+    await harness.stage.rebuild_if_needed()
     assert harness.owner.ready and harness.owner.band is None
     assert harness.stage.expected_offset is None
 
@@ -136,7 +168,7 @@ async def test_a_logged_event_the_ledger_cannot_hold_is_dead_lettered_and_droppe
     [(key, _record)] = log_records(0, [line("a")])
     table.data[key] = line("a") + b"\n" + b'{"not": "an event"}'
     harness = Harness(table)
-    harness.stage.rebuild_if_needed()
+    await harness.stage.rebuild_if_needed()
     assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 1
     assert harness.dead_letters.values == [b'{"not": "an event"}']
     assert (

@@ -33,11 +33,11 @@ class Harness:
         self.ops = build_ops_metrics(self.registry)
         self.owner = LedgerOwner(MetricPolicy(), "wall", "30d")
         self.health = PublishHealth()
-        self.recovered = True
+        self.recovery: str | None = None
         self.pages = WebPages(
             registry=self.registry,
             probes=probes or ReachableProbes(),
-            recovery_done=lambda: self.recovered,
+            recovery_problem=lambda: self.recovery,
             owner=self.owner,
             health=self.health,
         )
@@ -56,13 +56,14 @@ async def test_ready_when_every_part_is() -> None:
 
 async def test_not_ready_names_each_part_that_is_not() -> None:
     harness = Harness(ReachableProbes(redis="unreachable: ConnectionError"))
-    harness.recovered = False
+    harness.recovery = "table recovery in progress: 12 changelog records left to read"
     harness.health.failed(1_767_225_600.0, "redis: connection refused")  # 2026-01-01
     status, body = await harness.pages.readyz()
     assert status == 503
     assert body["ready"] is False
     assert body["not_ready"] == ["publish", "recovery", "redis"]
-    assert body["recovery"] == "table recovery in progress"
+    assert body["recovery"] == "table recovery in progress: 12 changelog records left to read"
+    assert body["recovery_done"] is False
     assert body["publish"] == (
         "publish failing since 2026-01-01T00:00:00+00:00: redis: connection refused"
     )

@@ -1,0 +1,68 @@
+"""The ledger-log table on Faust: where it is stored, how big its store may grow in
+memory, and how a record reaches it.
+
+A record is kept locally only once the changelog has it, in the send's callback and
+before Faust moves the table's persisted offset past it. A worker killed in between
+reads that record again from the changelog on restart (same key, same value); a
+record the broker never took is never kept, so the local store never holds what a
+fresh worker reading the changelog would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from faust.types import FutureMessage
+
+LEDGER_LOG_TABLE = "ledger-log"  # its changelog: <app id>-ledger-log-changelog
+MIB = 1024 * 1024
+# RocksDB's defaults (a large block cache, several 64 MiB write buffers) would be most of
+# a worker's memory on their own; the ledger-log is written in order and read back once
+ROCKSDB_OPTIONS: dict[str, Any] = {
+    "write_buffer_size": 8 * MIB,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * MIB,
+    "block_cache_compressed_size": 0,
+}
+
+
+class FaustLogTable:
+    """A Faust table as the stages' LogTable: raw bytes, one changelog partition."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    @property
+    def data(self) -> Mapping[bytes, bytes]:
+        return self.table.data  # type: ignore[no-any-return]
+
+    @property
+    def store(self) -> Any:
+        """Faust's store for the table (rocksdb or memory)."""
+        return self.table.data
+
+    def log(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        def keep(sent: FutureMessage) -> None:
+            self._put(key, value)  # first: the offset must never pass a missing record
+            self.table._on_changelog_sent(sent)  # Faust's own: moves the persisted offset
+
+        return self.table.changelog_topic.send_soon(  # type: ignore[no-any-return]
+            key=key,
+            value=value,
+            partition=0,
+            key_serializer="raw",
+            value_serializer="raw",
+            callback=keep,
+            eager_partitioning=True,
+        )
+
+    def _put(self, key: bytes, value: bytes) -> None:
+        store = self.table.data
+        partition_db = getattr(store, "_db_for_partition", None)
+        if partition_db is None:  # the memory store
+            store[key] = value
+        else:  # Faust's rocksdb store takes the partition from the event being processed;
+            # a delivery callback runs outside any, and the table has one partition
+            partition_db(0).put(key, value)
