@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 class TopicSpec:
     name: str
     partitions: int
+    compacted: bool = False  # a table's changelog: one record per key is enough
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -27,7 +28,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.events_topic, settings.partitions),
         TopicSpec(settings.dead_letter_topic, settings.partitions),
         TopicSpec(settings.facts_topic, 1),
-        TopicSpec(settings.changelog_topic(), 1),
+        TopicSpec(settings.changelog_topic(), 1, compacted=True),
         TopicSpec(settings.late_topic, 1),
         TopicSpec(settings.alerts_topic, 1),
     ]
@@ -63,8 +64,16 @@ async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> No
         missing = [spec for spec in wanted if spec.name not in existing]
         for spec in missing:
             try:
+                configs = {"cleanup.policy": "compact"} if spec.compacted else {}
                 await admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, settings.replication_factor)]
+                    [
+                        NewTopic(
+                            spec.name,
+                            spec.partitions,
+                            settings.replication_factor,
+                            topic_configs=configs,
+                        )
+                    ]
                 )
                 log.info("created topic %s with %d partitions", spec.name, spec.partitions)
             except TopicAlreadyExistsError:
