@@ -23,7 +23,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from sinks.redis_keys import RedisKeys
     from sinks.redis_sink import RedisSink
     from streams.ingest.http import check_secrets
-    from streams.kafka.clients import end_offset
+    from streams.kafka.clients import read_last_batch
     from streams.kafka.topics import ensure_topics
     from streams.pipeline.app import build_pipeline
     from streams.pipeline.local_state import check_local_state, hold_data_dir
@@ -46,7 +46,9 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     ]
     pipeline = build_pipeline(settings, sinks, registry)
     changelog = TP(settings.changelog_topic(), 0)
-    end = asyncio.run(end_offset(settings.kafka_bootstrap, changelog.topic, 0))
+    # the end from the last batch itself: Tansu reports its base offset + 1
+    last_batch = asyncio.run(read_last_batch(settings.kafka_bootstrap, changelog.topic, 0))
+    end = last_batch[-1].offset + 1 if last_batch else 0
     position = check_local_state(pipeline.log_table.store, changelog, end)
     pipeline.ops.changelog_tail.set(position.tail_records)
     try:

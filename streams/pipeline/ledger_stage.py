@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from faust.types import EventT
@@ -22,6 +22,14 @@ from streams.pipeline.owner import BatchResult, LedgerOwner, conflict_reason
 from streams.pipeline.ports import LogTable, ReadRange, Topic
 
 log = logging.getLogger(__name__)
+# the records of the ledger-log changelog's last batch, read directly
+ReadEnd = Callable[[], Awaitable[Sequence[Any]]]
+
+
+async def no_records() -> Sequence[Any]:
+    return ()
+
+
 RECOVERY_POLL_SECONDS = 0.05
 # events applied before the loop may run other work: ~10 ms of ledger work at most
 APPLY_CHUNK_EVENTS = 100
@@ -40,6 +48,7 @@ class LedgerStage:
         read_facts: ReadRange,
         recovery_done: Callable[[], bool],
         changelog_left: Callable[[], int] = lambda: 0,
+        read_changelog_end: ReadEnd = no_records,
     ) -> None:
         self.owner = owner
         self.table = table
@@ -49,6 +58,7 @@ class LedgerStage:
         self.read_facts = read_facts
         self.recovery_done = recovery_done
         self.changelog_left = changelog_left  # records the table recovery has yet to read
+        self.read_changelog_end = read_changelog_end
         # held while the ledger changes, and while a publication is computed from it
         self.lock = asyncio.Lock()
         # the facts offset the ledger expects next (after the last one logged)
@@ -97,6 +107,7 @@ class LedgerStage:
         /metrics, /readyz and the intake meanwhile; the caller holds the lock."""
         if self.owner.ready:
             return
+        await self.keep_changelog_end()
         data = self.table.data
         # the keys in the order they were written; values read one at a time, so a rebuild
         # never holds the whole log in memory on top of the store
@@ -123,6 +134,24 @@ class LedgerStage:
         if self.owner.rebuild_rejects:
             self.drop_rebuild_rejects(keys)
         self.report_overflow()
+
+    async def keep_changelog_end(self) -> None:
+        """Keep the records of the changelog's last batch the table recovery did not read
+        (Tansu reports a partition's end as its last batch's base offset + 1, and Faust's
+        recovery stops there); each later record of a key wins, as in a recovery."""
+        missing = 0
+        for record in await self.read_changelog_end():
+            if record.key is None or record.value is None:
+                continue
+            if self.table.data.get(record.key) != record.value:
+                missing += 1
+            self.table.keep(record.key, record.value, record.offset)
+        if missing:
+            log.warning(
+                "the table recovery stopped short of the changelog's end: kept the %d "
+                "records of its last batch it had not read",
+                missing,
+            )
 
     def drop_rebuild_rejects(self, keys: list[bytes]) -> None:
         """Dead-letter the logged events the rebuild skipped, and log their records again

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from faust.types import FutureMessage
+from faust.types import TP, FutureMessage
 
 LEDGER_LOG_TABLE = "ledger-log"  # its changelog: <app id>-ledger-log-changelog
 MIB = 1024 * 1024
@@ -57,6 +57,13 @@ class FaustLogTable:
             callback=keep,
             eager_partitioning=True,
         )
+
+    def keep(self, key: bytes, value: bytes, offset: int) -> None:
+        self._put(key, value)
+        store = self.table.data
+        changelog = TP(self.table.changelog_topic.get_topic_name(), 0)
+        if offset > (store.persisted_offset(changelog) or -1):
+            store.set_persisted_offset(changelog, offset)
 
     def _put(self, key: bytes, value: bytes) -> None:
         store = self.table.data

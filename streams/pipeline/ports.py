@@ -42,3 +42,7 @@ class LogTable(Protocol):
         """Send one record to the changelog, and keep it locally once the broker has it;
         the awaitable resolves then (and raises if the broker never took it)."""
         ...
+
+    def keep(self, key: bytes, value: bytes, offset: int) -> None:
+        """Keep a record read from the changelog at ``offset`` as the recovery would."""
+        ...

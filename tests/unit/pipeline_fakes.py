@@ -71,12 +71,17 @@ class FakeTable:
 
     data: dict[bytes, bytes] = field(default_factory=dict)
     changelog: list[tuple[bytes, bytes]] = field(default_factory=list)
+    kept_offsets: list[int] = field(default_factory=list)  # what keep() was given
 
     def log(self, key: bytes, value: bytes) -> Awaitable[Any]:
         """Delivered at once, so kept at once (as the Faust table does on delivery)."""
         self.changelog.append((key, value))
         self.data[key] = value
         return Delivered()
+
+    def keep(self, key: bytes, value: bytes, offset: int) -> None:
+        self.data[key] = value
+        self.kept_offsets.append(offset)
 
 
 @dataclass(frozen=True)

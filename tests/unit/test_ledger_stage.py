@@ -195,3 +195,26 @@ async def test_facts_offsets_the_consumer_skipped_are_read_and_applied_first() -
     assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 3
     assert harness.count("facts_gaps") == 1  # b; a was logged already
     assert harness.stage.expected_offset == 6
+
+
+async def test_the_changelog_end_the_recovery_missed_is_kept_before_the_rebuild() -> None:
+    """Faust's recovery stops at Tansu's reported end (the last batch's base offset + 1):
+    the rest of that batch, read directly, is kept in the table and rebuilt from."""
+    [(first_key, first)] = log_records(0, [line("a")])
+    [(second_key, second)] = log_records(1, [line("b")])
+    harness = Harness(FakeTable({first_key: first}))  # the recovery read offset 0 only
+
+    async def last_batch() -> list[Record]:
+        return [
+            Record("changelog", 0, 0, 0, first_key, first),
+            Record("changelog", 0, 1, 0, second_key, second),
+            Record("changelog", 0, 2, 0, BAND_KEY, b"strong"),
+        ]
+
+    harness.stage.read_changelog_end = last_batch
+    await harness.stage.rebuild_if_needed()
+    assert harness.table.data == {first_key: first, second_key: second, BAND_KEY: b"strong"}
+    assert harness.table.kept_offsets == [0, 1, 2]
+    assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 2
+    assert harness.owner.band == "strong"
+    assert harness.stage.expected_offset == 2
