@@ -1,12 +1,13 @@
-"""Daily buckets: per metric, segment and UTC day, an exact running sum."""
+"""Daily buckets: per metric, segment and UTC day, an exact sum; a window's sum is
+read from day-indexed sums in ``O(log days)``, whatever the history within retention."""
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
+from models.day_sums import DaySums, money_sums
 from models.money import MONEY_CONTEXT
 from models.windows import Window
 
@@ -33,14 +34,17 @@ class DailyBuckets:
     def __init__(self) -> None:
         self._days: dict[BucketKey, dict[dt.date, Decimal]] = defaultdict(dict)
         self._touched: set[tuple[BucketKey, dt.date]] = set()
-        # per bucket, its days in order and running totals; rebuilt after a change
-        self._prefix: dict[BucketKey, tuple[list[dt.date], list[Decimal]]] = {}
+        # per bucket, the same amounts by day number: what window sums are read from
+        self._sums: dict[BucketKey, DaySums[Decimal]] = {}
 
     def add(self, metric: str, segment: Segment, day: dt.date, amount: Decimal) -> None:
         key: BucketKey = (metric, *segment)
         days = self._days[key]
         self._touched.add((key, day))
-        self._prefix.pop(key, None)
+        sums = self._sums.get(key)
+        if sums is None:
+            sums = self._sums[key] = money_sums()
+        sums.add(day.toordinal(), amount)
         total = MONEY_CONTEXT.add(days.get(day, _ZERO), amount)
         if total == 0:
             days.pop(day, None)
@@ -48,20 +52,11 @@ class DailyBuckets:
             days[day] = total
 
     def total(self, metric: str, segment: Segment, window: Window) -> Decimal:
-        """The sum over the window's days: two binary searches in running totals."""
-        key: BucketKey = (metric, *segment)
-        prefix = self._prefix.get(key)
-        if prefix is None:
-            days = sorted(self._days.get(key, {}).items())
-            running = [Decimal(0)]
-            for _day, amount in days:
-                running.append(MONEY_CONTEXT.add(running[-1], amount))
-            prefix = ([day for day, _amount in days], running)
-            self._prefix[key] = prefix
-        ordered_days, running = prefix
-        first = bisect.bisect_left(ordered_days, window.first_day)
-        after_last = bisect.bisect_right(ordered_days, window.last_day)
-        return MONEY_CONTEXT.subtract(running[after_last], running[first])
+        """The sum over the window's days: two prefix sums over day numbers."""
+        sums = self._sums.get((metric, *segment))
+        if sums is None:
+            return Decimal(0)
+        return sums.between(window.first_day.toordinal(), window.last_day.toordinal())
 
     def segments(self, metric: str) -> set[Segment]:
         """Segments with at least one non-zero day (a restated-away segment is gone)."""
@@ -75,9 +70,8 @@ class DailyBuckets:
         """Forget every day before ``before_day`` (the retention limit)."""
         for key, days in self._days.items():
             for day in [day for day in days if day < before_day]:
-                del days[day]
+                self._sums[key].add(day.toordinal(), days.pop(day).copy_negate())
                 self._touched.add((key, day))
-                self._prefix.pop(key, None)
 
     def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
         """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""

@@ -2,8 +2,8 @@
 
 :class:`BookTimeline` answers, for any as-of day, exactly what
 :func:`models.book.summarize` answers from a scan of every contract. It keeps
-day-indexed sums (a Fenwick tree over day numbers, so an update and a range sum each
-take ``O(log days)``) of:
+day-indexed sums (models.day_sums: a Fenwick tree over day numbers, so an update
+and a range sum each take ``O(log days)``) of:
 
 - ARR and active-contract changes: ``+`` on a contract's start day, ``-`` on its end;
 - ARR started (new, expansion) by start day, and ARR lost to churn by end day;
@@ -21,110 +21,16 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import operator
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 from models.book import ArrMovements, BookedContract, BookEntry, BookSummary, Churn
-from models.money import MONEY_CONTEXT
+from models.day_sums import DaySums, count_sums, money_add, money_sums
 from models.windows import Window
 
-T = TypeVar("T", int, Decimal)
 Span = tuple[int, int]  # day ordinals, first included, last excluded
 _EntryDays = tuple[int, int, bool]  # a book entry's start, end (ordinals) and churned
 
 CHURN_WINDOW_DAYS = 365
-# Day numbers the timeline can hold: 2**18 days from 1800-01-01 (to 2517), wide around
-# the event contract's dates (models.limits) and the churn window shifted past them.
-_FIRST_ORDINAL = dt.date(1800, 1, 1).toordinal()
-_SIZE_DAYS = 1 << 18
-
-
-def _money_add(a: Decimal, b: Decimal) -> Decimal:
-    return MONEY_CONTEXT.add(a, b)
-
-
-def _money_subtract(a: Decimal, b: Decimal) -> Decimal:
-    return MONEY_CONTEXT.subtract(a, b)
-
-
-class DaySums(Generic[T]):
-    """Amounts on days, summed over any range of days.
-
-    A Fenwick tree over day numbers, stored sparsely: a node that sums to zero is
-    dropped, so the size follows the days that carry an amount, not the updates made.
-    Changes are netted per day and folded into the tree at the next read, so a burst
-    of changes on a few days (today's contracts) costs a few tree updates.
-    """
-
-    def __init__(self, zero: T, plus: Callable[[T, T], T], minus: Callable[[T, T], T]) -> None:
-        self._zero: T = zero
-        self._plus: Callable[[T, T], T] = plus
-        self._minus: Callable[[T, T], T] = minus
-        self._nodes: dict[int, T] = {}
-        self._pending: dict[int, T] = {}  # per tree position, the change not yet folded in
-
-    @staticmethod
-    def _position(ordinal: int) -> int:
-        return ordinal - _FIRST_ORDINAL + 1
-
-    def add(self, ordinal: int, amount: T) -> None:
-        """Add ``amount`` on the day with this ordinal (``date.toordinal()``)."""
-        position = ordinal - _FIRST_ORDINAL + 1
-        if not 1 <= position <= _SIZE_DAYS:
-            first = dt.date.fromordinal(_FIRST_ORDINAL)
-            last = dt.date.fromordinal(_FIRST_ORDINAL + _SIZE_DAYS - 1)
-            raise ValueError(f"a timeline day must be between {first} and {last}")
-        pending = self._pending
-        pending[position] = self._plus(pending.get(position, self._zero), amount)
-
-    def _fold(self) -> None:
-        nodes, plus, zero = self._nodes, self._plus, self._zero
-        for start, amount in self._pending.items():
-            if not amount:
-                continue
-            position = start
-            while position <= _SIZE_DAYS:
-                total = plus(nodes.get(position, zero), amount)
-                if total:
-                    nodes[position] = total
-                else:
-                    del nodes[position]
-                position += position & -position
-        self._pending.clear()
-
-    def through(self, ordinal: int) -> T:
-        """The sum of the amounts on every day up to and including this one."""
-        if self._pending:
-            self._fold()
-        position = min(self._position(ordinal), _SIZE_DAYS)
-        total = self._zero
-        nodes = self._nodes
-        while position > 0:
-            node = nodes.get(position)
-            if node is not None:
-                total = self._plus(total, node)
-            position -= position & -position
-        return total
-
-    def between(self, first: int, last: int) -> T:
-        """The sum over the days from ``first`` to ``last``, both included."""
-        return self._minus(self.through(last), self.through(first - 1))
-
-    @property
-    def node_count(self) -> int:
-        if self._pending:
-            self._fold()
-        return len(self._nodes)
-
-
-def _money_sums() -> DaySums[Decimal]:
-    return DaySums(Decimal(0), _money_add, _money_subtract)
-
-
-def _count_sums() -> DaySums[int]:
-    return DaySums(0, operator.add, operator.sub)
 
 
 # -- spans of days ------------------------------------------------------------------
@@ -197,13 +103,13 @@ class BookTimeline:
         self._contract_churns: dict[str, dt.date] = {}  # the earliest, per contract_id
         # per account: the days it is active, and the as-of days it counts as churned
         self._account_spans: dict[str, tuple[list[Span], list[Span]]] = {}
-        self._arr = _money_sums()
-        self._active_contracts = _count_sums()
-        self._new = _money_sums()
-        self._expansion = _money_sums()
-        self._churned = _money_sums()
-        self._active_accounts = _count_sums()
-        self._churned_accounts = _count_sums()
+        self._arr = money_sums()
+        self._active_contracts = count_sums()
+        self._new = money_sums()
+        self._expansion = money_sums()
+        self._churned = money_sums()
+        self._active_accounts = count_sums()
+        self._churned_accounts = count_sums()
 
     # -- changes ------------------------------------------------------------------
 
@@ -286,9 +192,9 @@ class BookTimeline:
             seen = totals.get(window.name)  # a repeated name adds up, as in summarize
             if seen is not None:
                 moves = (
-                    _money_add(seen[0], moves[0]),
-                    _money_add(seen[1], moves[1]),
-                    _money_add(seen[2], moves[2]),
+                    money_add(seen[0], moves[0]),
+                    money_add(seen[1], moves[1]),
+                    money_add(seen[2], moves[2]),
                 )
             totals[window.name] = moves
         return BookSummary(

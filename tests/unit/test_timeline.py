@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from models.book import ArrMovements, BookedContract, Churn, build_book, summarize
-from models.timeline import BookTimeline, DaySums, _difference, _intersection, _merged
+from models.day_sums import DaySums
+from models.timeline import BookTimeline, _difference, _intersection, _merged
 from models.windows import Window, rolling
 from tests.unit.builders import booked
 

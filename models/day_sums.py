@@ -1,0 +1,108 @@
+"""Amounts on days, summed over any range of days in ``O(log days)``.
+
+What window sums and the book timeline are read from: a change and a range sum each
+cost a few tree steps, whatever the number of days that carry an amount.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from models.money import MONEY_CONTEXT
+
+T = TypeVar("T", int, Decimal)
+
+# Day numbers a DaySums can hold: 2**18 days from 1800-01-01 (to 2517), wide around
+# the event contract's dates (models.limits) and the churn window shifted past them.
+_FIRST_ORDINAL = dt.date(1800, 1, 1).toordinal()
+_SIZE_DAYS = 1 << 18
+
+
+def money_add(a: Decimal, b: Decimal) -> Decimal:
+    return MONEY_CONTEXT.add(a, b)
+
+
+def money_subtract(a: Decimal, b: Decimal) -> Decimal:
+    return MONEY_CONTEXT.subtract(a, b)
+
+
+class DaySums(Generic[T]):
+    """Amounts on days, summed over any range of days.
+
+    A Fenwick tree over day numbers, stored sparsely: a node that sums to zero is
+    dropped, so the size follows the days that carry an amount, not the updates made.
+    Changes are netted per day and folded into the tree at the next read, so a burst
+    of changes on a few days (today's contracts) costs a few tree updates.
+    """
+
+    def __init__(self, zero: T, plus: Callable[[T, T], T], minus: Callable[[T, T], T]) -> None:
+        self._zero: T = zero
+        self._plus: Callable[[T, T], T] = plus
+        self._minus: Callable[[T, T], T] = minus
+        self._nodes: dict[int, T] = {}
+        self._pending: dict[int, T] = {}  # per tree position, the change not yet folded in
+
+    @staticmethod
+    def _position(ordinal: int) -> int:
+        return ordinal - _FIRST_ORDINAL + 1
+
+    def add(self, ordinal: int, amount: T) -> None:
+        """Add ``amount`` on the day with this ordinal (``date.toordinal()``)."""
+        position = ordinal - _FIRST_ORDINAL + 1
+        if not 1 <= position <= _SIZE_DAYS:
+            first = dt.date.fromordinal(_FIRST_ORDINAL)
+            last = dt.date.fromordinal(_FIRST_ORDINAL + _SIZE_DAYS - 1)
+            raise ValueError(f"a day must be between {first} and {last}")
+        pending = self._pending
+        pending[position] = self._plus(pending.get(position, self._zero), amount)
+
+    def _fold(self) -> None:
+        nodes, plus, zero = self._nodes, self._plus, self._zero
+        for start, amount in self._pending.items():
+            if not amount:
+                continue
+            position = start
+            while position <= _SIZE_DAYS:
+                total = plus(nodes.get(position, zero), amount)
+                if total:
+                    nodes[position] = total
+                else:
+                    del nodes[position]
+                position += position & -position
+        self._pending.clear()
+
+    def through(self, ordinal: int) -> T:
+        """The sum of the amounts on every day up to and including this one."""
+        if self._pending:
+            self._fold()
+        position = min(self._position(ordinal), _SIZE_DAYS)
+        total = self._zero
+        nodes = self._nodes
+        while position > 0:
+            node = nodes.get(position)
+            if node is not None:
+                total = self._plus(total, node)
+            position -= position & -position
+        return total
+
+    def between(self, first: int, last: int) -> T:
+        """The sum over the days from ``first`` to ``last``, both included."""
+        return self._minus(self.through(last), self.through(first - 1))
+
+    @property
+    def node_count(self) -> int:
+        if self._pending:
+            self._fold()
+        return len(self._nodes)
+
+
+def money_sums() -> DaySums[Decimal]:
+    return DaySums(Decimal(0), money_add, money_subtract)
+
+
+def count_sums() -> DaySums[int]:
+    return DaySums(0, operator.add, operator.sub)
