@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # pytest processes for `make test`: the integration tests mostly wait on workers, so two
-# share 2 cores well (each has its own embedded broker and Redis)
+# share 2 cores well (each has its own embedded broker and Redis); an idle one takes
+# queued tests from the other (worksteal), so the long smoke runs do not queue on one
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
@@ -22,7 +23,7 @@ demo: $(STAMP)
 
 ## test: everything CI runs: lint, types, deploy checks, unit, property and integration tests
 test: $(STAMP) system-deps lint types deploy-check
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## check: lint, types, and the unit and property tests with a quick Hypothesis profile
 check: $(STAMP) lint types

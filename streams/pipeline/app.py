@@ -20,11 +20,16 @@ from sinks.alerts_topic import AlertsTopicSink
 from sinks.base import Sink
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.ingest.http import register_ingest_routes
-from streams.kafka.clients import committed_offset, read_last_batch, read_range
+from streams.kafka.clients import committed_offset, read_range
 from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
 from streams.pipeline.ledger_stage import LedgerStage
-from streams.pipeline.log_table import LEDGER_LOG_TABLE, ROCKSDB_OPTIONS, FaustLogTable
+from streams.pipeline.log_table import (
+    LEDGER_LOG_TABLE,
+    ROCKSDB_OPTIONS,
+    FaustLogTable,
+    changelog_end_past_recovery,
+)
 from streams.pipeline.owner import LedgerOwner
 from streams.pipeline.probes import (
     CONSUMER_LAG_EVERY_SECONDS,
@@ -134,8 +139,8 @@ def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorReg
         ),
         recovery_done=lambda: recovery_done(app),
         changelog_left=lambda: changelog_records_left(app),
-        read_changelog_end=lambda: read_last_batch(
-            settings.kafka_bootstrap, settings.changelog_topic(), 0
+        read_changelog_end=lambda: changelog_end_past_recovery(
+            app, settings.kafka_bootstrap, settings.changelog_topic()
         ),
     )  # fmt: skip
     facts_tp = TP(settings.facts_topic, 0)

@@ -11,10 +11,13 @@ fresh worker reading the changelog would not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from faust.types import TP, FutureMessage
+
+from streams.kafka.clients import read_last_batch
 
 LEDGER_LOG_TABLE = "ledger-log"  # its changelog: <app id>-ledger-log-changelog
 MIB = 1024 * 1024
@@ -73,3 +76,15 @@ class FaustLogTable:
         else:  # Faust's rocksdb store takes the partition from the event being processed;
             # a delivery callback runs outside any, and the table has one partition
             partition_db(0).put(key, value)
+
+
+async def changelog_end_past_recovery(
+    app: Any, bootstrap: str, changelog: str
+) -> Sequence[ConsumerRecord[bytes, bytes]]:
+    """The changelog's last batch, read directly, unless Faust's recovery found the
+    changelog empty (its recorded highwater, the end - 1, is negative): then there is
+    nothing it could have missed, and no broker round trip is needed."""
+    highwater = app.tables.recovery.active_highwaters.get(TP(changelog, 0))
+    if highwater is not None and highwater < 0:
+        return ()
+    return await read_last_batch(bootstrap, changelog, 0)

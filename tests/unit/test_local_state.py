@@ -13,7 +13,7 @@ from faust.types import TP
 
 from streams.errors import StackError
 from streams.pipeline.local_state import LocalPosition, check_local_state, hold_data_dir
-from streams.pipeline.log_table import FaustLogTable
+from streams.pipeline.log_table import FaustLogTable, changelog_end_past_recovery
 
 CHANGELOG = TP("app-ledger-log-changelog", 0)
 
@@ -119,3 +119,23 @@ def test_a_record_is_kept_locally_only_once_the_changelog_has_it() -> None:
     # kept before Faust moved the persisted offset past it
     assert table.persisted == [("future", {b"key": b"value"})]
     assert logged.data == {b"key": b"value"}
+
+
+class Recovery:
+    def __init__(self, highwater: int | None) -> None:
+        self.active_highwaters = {} if highwater is None else {CHANGELOG: highwater}
+
+
+class App:
+    def __init__(self, highwater: int | None) -> None:
+        self.tables = type("Tables", (), {"recovery": Recovery(highwater)})()
+
+
+async def test_an_empty_changelog_needs_no_read_of_its_end() -> None:
+    """Faust found it empty (highwater -1): nothing to read, not even when the broker is
+    down; otherwise it is read (here: a broker that is not there)."""
+    nowhere = "127.0.0.1:1"
+    assert await changelog_end_past_recovery(App(-1), nowhere, CHANGELOG.topic) == ()
+    for highwater in (0, None):
+        with pytest.raises(StackError, match="unreachable"):
+            await changelog_end_past_recovery(App(highwater), nowhere, CHANGELOG.topic)
