@@ -4,6 +4,8 @@ what is wrong), and a direct read of an offset range."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,10 +28,11 @@ async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, bootstrap: s
         raise
 
 
-async def read_range(
-    bootstrap: str, topic: str, partition: int, start: int, end: int
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """The records at offsets ``start`` up to ``end`` (excluded) of one partition."""
+@asynccontextmanager
+async def partition_reader(
+    bootstrap: str, topic: str, partition: int
+) -> AsyncIterator[tuple[AIOKafkaConsumer, TopicPartition]]:
+    """A consumer outside any group, assigned one partition, stopped afterwards."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
@@ -37,6 +40,16 @@ async def read_range(
     try:
         place = TopicPartition(topic, partition)
         consumer.assign([place])
+        yield consumer, place
+    finally:
+        await consumer.stop()
+
+
+async def read_range(
+    bootstrap: str, topic: str, partition: int, start: int, end: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records at offsets ``start`` up to ``end`` (excluded) of one partition."""
+    async with partition_reader(bootstrap, topic, partition) as (consumer, place):
         consumer.seek(place, start)
         found: list[ConsumerRecord[bytes, bytes]] = []
         while True:
@@ -47,8 +60,6 @@ async def read_range(
                 if record.offset >= end:
                     return found
                 found.append(record)
-    finally:
-        await consumer.stop()
 
 
 async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
@@ -66,16 +77,9 @@ async def committed_offset(bootstrap: str, group: str, topic: str, partition: in
 
 async def end_offset(bootstrap: str, topic: str, partition: int) -> int:
     """The offset the next record of one partition will get (its highwater)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await start_client(consumer, bootstrap)
-    try:
-        place = TopicPartition(topic, partition)
+    async with partition_reader(bootstrap, topic, partition) as (consumer, place):
         ends: dict[TopicPartition, int] = await consumer.end_offsets([place])
         return ends[place]
-    finally:
-        await consumer.stop()
 
 
 async def read_last_batch(
@@ -87,17 +91,11 @@ async def read_last_batch(
     stops there (Faust's recovery does) misses the rest of that batch. The record at the
     reported end - 1 is that base; the fetch that returns it holds its whole batch. On a
     Kafka that reports the end right, this is the last record alone."""
-    end = await end_offset(bootstrap, topic, partition)
-    if end == 0:
-        return []
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await start_client(consumer, bootstrap)
-    try:
-        place = TopicPartition(topic, partition)
-        consumer.assign([place])
-        consumer.seek(place, end - 1)
+    async with partition_reader(bootstrap, topic, partition) as (consumer, place):
+        ends: dict[TopicPartition, int] = await consumer.end_offsets([place])
+        if ends[place] == 0:
+            return []
+        consumer.seek(place, ends[place] - 1)
         found: list[ConsumerRecord[bytes, bytes]] = []
         async with asyncio.timeout(timeout_seconds):
             while not found:  # until the base arrives (a slow first fetch is waited for)
@@ -106,5 +104,3 @@ async def read_last_batch(
         # anything of the batch a first fetch left out
         found.extend((await consumer.getmany(place, timeout_ms=200)).get(place, []))
         return found
-    finally:
-        await consumer.stop()
