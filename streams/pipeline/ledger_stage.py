@@ -63,6 +63,8 @@ class LedgerStage:
         self.lock = asyncio.Lock()
         # the facts offset the ledger expects next (after the last one logged)
         self.expected_offset: int | None = None
+        # a facts message whose changelog records were not all delivered: read it again
+        self.unlogged_offset: int | None = None
         # (records read, records) while the ledger is rebuilt from the table
         self.rebuild_progress: tuple[int, int] | None = None
 
@@ -128,12 +130,28 @@ class LedgerStage:
             *built, band=LOGGED_BANDS.get(band) if band is not None else None
         )
         self.expected_offset = next_facts_offset(keys)
+        if self.unlogged_offset is not None:  # read that message again, past what it logged
+            logged_next = self.expected_offset
+            self.expected_offset = min(self.unlogged_offset, logged_next or self.unlogged_offset)
+            self.unlogged_offset = None
         self.ops.ledger_recovered.set(1)
         self.ops.rebuilt_events.set(count)
         log.info("ledger rebuilt from its changelog: %d accepted events", count)
         if self.owner.rebuild_rejects:
             self.drop_rebuild_rejects(keys)
         self.report_overflow()
+
+    def forget_unlogged(self, offset: int) -> None:
+        """A changelog record was not delivered: the ledger holds events the log does not.
+        Drop the ledger, so that the next message rebuilds it from the log and reads the
+        facts from ``offset`` on again (the events it did log are duplicates then)."""
+        log.error(
+            "the ledger changelog did not take a record of facts offset %d: the ledger "
+            "is rebuilt from its log and that message applied again",
+            offset,
+        )
+        self.owner.drop()
+        self.unlogged_offset = offset
 
     async def keep_changelog_end(self) -> None:
         """Keep the records of the changelog's last batch the table recovery did not read
@@ -208,8 +226,12 @@ class LedgerStage:
                     self.table.log(key, record)
                     for key, record in log_records(offset, result.accepted[accepted_before:])
                 ]
-            for sent in logged:  # delivered before the next record: one record per
-                await sent  # changelog batch (Tansu reports a batch's base offset as its end)
+            try:
+                for sent in logged:  # delivered before the next record: one record per
+                    await sent  # changelog batch (Tansu reports a batch's base offset as its end)
+            except Exception:
+                self.forget_unlogged(offset)
+                raise
             if not logged:
                 await asyncio.sleep(0)
         if arrivals := headers.get(ARRIVAL_HEADER):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from models.events import event_to_json
@@ -15,7 +16,7 @@ from streams.pipeline.ledger_log import BAND_KEY, log_records
 from streams.pipeline.ledger_stage import APPLY_CHUNK_EVENTS, LedgerStage
 from streams.pipeline.owner import LedgerOwner
 from tests.unit.builders import lead
-from tests.unit.pipeline_fakes import FakeReader, FakeTable, FakeTopic, Record
+from tests.unit.pipeline_fakes import FakeReader, FakeTable, FakeTopic, Lost, Record
 
 
 def line(event_id: str, day: str = "2026-03-02") -> bytes:
@@ -218,3 +219,35 @@ async def test_the_changelog_end_the_recovery_missed_is_kept_before_the_rebuild(
     assert harness.owner.ledger is not None and harness.owner.ledger.accepted_count == 2
     assert harness.owner.band == "strong"
     assert harness.stage.expected_offset == 2
+
+
+async def test_a_record_the_changelog_did_not_take_is_applied_and_logged_again() -> None:
+    """The ledger applied a chunk whose record was never delivered: it is dropped, rebuilt
+    from what the log holds, and the message read again, so each event is logged once."""
+    harness = Harness()
+    real_log = harness.table.log
+    calls = 0
+
+    def second_send_fails(key: bytes, value: bytes) -> Any:
+        nonlocal calls
+        calls += 1
+        return Lost() if calls == 2 else real_log(key, value)
+
+    harness.table.log = second_send_fails  # type: ignore[method-assign]
+    lines = [line(f"e{i}") for i in range(2 * APPLY_CHUNK_EVENTS)]
+    message = b"\n".join(lines)
+    with pytest.raises(ConnectionError):
+        await harness.stage.handle(message, headers(), 3)
+    assert not harness.owner.ready  # it held events its log does not
+    assert len(harness.table.changelog) == 1  # the first chunk's record
+
+    harness.table.log = real_log  # type: ignore[method-assign]
+    harness.reader.records = [
+        Record("facts", 0, 3, 0, b"ledger", message, tuple(headers().items()))
+    ]
+    await harness.stage.handle(line("z"), headers(), 4)  # the agent goes on past it
+    assert harness.reader.asked == [(0, 3, 4)]
+    assert harness.owner.ledger is not None
+    assert harness.owner.ledger.accepted_count == 2 * APPLY_CHUNK_EVENTS + 1
+    logged = [event for _key, record in harness.table.changelog for event in record.split(b"\n")]
+    assert sorted(logged) == sorted([*lines, line("z")])  # each event logged exactly once
