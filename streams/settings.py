@@ -15,6 +15,7 @@ from models.events import RESERVED_LABELS
 from models.policy import BandThresholds, MetricPolicy
 
 ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
+LEDGER_LOG_TABLE = "ledger-log"  # the ledger's table; its changelog is named after it
 
 
 class Settings(BaseSettings):
@@ -134,4 +135,4 @@ class Settings(BaseSettings):
         return dt.timedelta(seconds=self.max_future_seconds)
 
     def changelog_topic(self) -> str:
-        return f"{self.app_id}-ledger-log-changelog"
+        return f"{self.app_id}-{LEDGER_LOG_TABLE}-changelog"

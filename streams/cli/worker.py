@@ -49,7 +49,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     # the end from the last batch itself: Tansu reports its base offset + 1
     last_batch = asyncio.run(read_last_batch(settings.kafka_bootstrap, changelog.topic, 0))
     end = last_batch[-1].offset + 1 if last_batch else 0
-    position = check_local_state(pipeline.log_table.store, changelog, end)
+    position = check_local_state(pipeline.log_table.data, changelog, end)
     pipeline.ops.changelog_tail.set(position.tail_records)
     try:
         return run_worker(pipeline.app, settings)

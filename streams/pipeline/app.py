@@ -25,7 +25,6 @@ from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
 from streams.pipeline.ledger_stage import LedgerStage
 from streams.pipeline.log_table import (
-    LEDGER_LOG_TABLE,
     ROCKSDB_OPTIONS,
     FaustLogTable,
     changelog_end_past_recovery,
@@ -40,7 +39,7 @@ from streams.pipeline.probes import (
 from streams.pipeline.publisher import Publisher
 from streams.pipeline.transport import RevpulseApp
 from streams.pipeline.web import WebPages
-from streams.settings import Settings
+from streams.settings import LEDGER_LOG_TABLE, Settings
 
 
 @dataclass(frozen=True)

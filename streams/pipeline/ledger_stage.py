@@ -131,9 +131,7 @@ class LedgerStage:
         )
         self.expected_offset = next_facts_offset(keys)
         if self.unlogged_offset is not None:  # read that message again, past what it logged
-            logged_next = self.expected_offset
-            self.expected_offset = min(self.unlogged_offset, logged_next or self.unlogged_offset)
-            self.unlogged_offset = None
+            self.expected_offset, self.unlogged_offset = self.unlogged_offset, None
         self.ops.ledger_recovered.set(1)
         self.ops.rebuilt_events.set(count)
         log.info("ledger rebuilt from its changelog: %d accepted events", count)

@@ -19,7 +19,6 @@ from faust.types import TP, FutureMessage
 
 from streams.kafka.clients import read_last_batch
 
-LEDGER_LOG_TABLE = "ledger-log"  # its changelog: <app id>-ledger-log-changelog
 MIB = 1024 * 1024
 # RocksDB's defaults (a large block cache, several 64 MiB write buffers) would be most of
 # a worker's memory on their own; the ledger-log is written in order and read back once
@@ -40,11 +39,6 @@ class FaustLogTable:
     @property
     def data(self) -> Mapping[bytes, bytes]:
         return self.table.data  # type: ignore[no-any-return]
-
-    @property
-    def store(self) -> Any:
-        """Faust's store for the table (rocksdb or memory)."""
-        return self.table.data
 
     def log(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
         def keep(sent: FutureMessage) -> None:

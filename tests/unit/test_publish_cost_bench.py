@@ -23,4 +23,10 @@ def test_a_short_run_prints_each_stage(capsys: pytest.CaptureFixture[str]) -> No
     assert [stage[0] for stage in stages] == ["1/4", "1/2", "1/1"], out
     ledgers = [int(stage[1].replace(",", "")) for stage in stages]
     assert ledgers == sorted(ledgers) and ledgers[0] >= 500, out  # the history grew
-    assert float(stages[0][5]) == 1.0 and all(float(stage[4]) > 0 for stage in stages), out
+    publish_ms = [float(stage[4]) for stage in stages]
+    assert all(ms > 0 for ms in publish_ms), out
+    first = publish_ms[0]
+    for stage, ms in zip(stages, publish_ms, strict=True):  # each ratio is to the 1/4 figure
+        # the printed figures are rounded to 0.1 ms, the ratio to 0.01
+        slack = ms / first * (0.05 / ms + 0.05 / first) + 0.005
+        assert abs(float(stage[5]) - ms / first) <= slack, out
