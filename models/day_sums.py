@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+from models.keyed import KeyedMap
 from models.money import MONEY_CONTEXT
 
 T = TypeVar("T", int, Decimal)
@@ -37,14 +38,31 @@ class DaySums(Generic[T]):
     dropped, so the size follows the days that carry an amount, not the updates made.
     Changes are netted per day and folded into the tree at the next read, so a burst
     of changes on a few days (today's contracts) costs a few tree updates.
+
+    ``stored``: a map that keeps each day's amount (keyed by the day's ordinal), so the
+    sums can be made again from it; a DaySums made on a map that holds amounts starts
+    from them.
     """
 
-    def __init__(self, zero: T, plus: Callable[[T, T], T], minus: Callable[[T, T], T]) -> None:
+    def __init__(
+        self,
+        zero: T,
+        plus: Callable[[T, T], T],
+        minus: Callable[[T, T], T],
+        stored: KeyedMap[T] | None = None,
+    ) -> None:
         self._zero: T = zero
         self._plus: Callable[[T, T], T] = plus
         self._minus: Callable[[T, T], T] = minus
         self._nodes: dict[int, T] = {}
         self._pending: dict[int, T] = {}  # per tree position, the change not yet folded in
+        self._stored: KeyedMap[T] | None = stored
+        self._days: dict[int, T] = {}  # per day ordinal, its amount (kept with ``stored``)
+        if stored is not None:
+            for key, amount in stored.items():
+                ordinal = int(key)
+                self._days[ordinal] = amount
+                self._pending[self._position(ordinal)] = amount
 
     @staticmethod
     def _position(ordinal: int) -> int:
@@ -59,6 +77,14 @@ class DaySums(Generic[T]):
             raise ValueError(f"a day must be between {first} and {last}")
         pending = self._pending
         pending[position] = self._plus(pending.get(position, self._zero), amount)
+        if self._stored is not None and amount:
+            total = self._plus(self._days.get(ordinal, self._zero), amount)
+            if total:
+                self._days[ordinal] = total
+                self._stored.put(str(ordinal), total)
+            else:
+                del self._days[ordinal]
+                self._stored.delete(str(ordinal))
 
     def _fold(self) -> None:
         nodes, plus, zero = self._nodes, self._plus, self._zero
@@ -100,9 +126,9 @@ class DaySums(Generic[T]):
         return len(self._nodes)
 
 
-def money_sums() -> DaySums[Decimal]:
-    return DaySums(Decimal(0), money_add, money_subtract)
+def money_sums(stored: KeyedMap[Decimal] | None = None) -> DaySums[Decimal]:
+    return DaySums(Decimal(0), money_add, money_subtract, stored)
 
 
-def count_sums() -> DaySums[int]:
-    return DaySums(0, operator.add, operator.sub)
+def count_sums(stored: KeyedMap[int] | None = None) -> DaySums[int]:
+    return DaySums(0, operator.add, operator.sub, stored)
