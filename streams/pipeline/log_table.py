@@ -5,13 +5,14 @@ A record is kept locally only once the changelog has it, in the send's callback 
 before Faust moves the table's persisted offset past it. A worker killed in between
 reads that record again from the changelog on restart (same key, same value); a
 record the broker never took is never kept, so the local store never holds what a
-fresh worker reading the changelog would not.
+fresh worker reading the changelog would not. A record without a value (a tombstone)
+deletes its key the same way, as Faust's recovery does when it reads one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -40,7 +41,7 @@ class FaustLogTable:
     def data(self) -> Mapping[bytes, bytes]:
         return self.table.data  # type: ignore[no-any-return]
 
-    def log(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
+    def log(self, key: bytes, value: bytes | None) -> asyncio.Future[Any]:
         def keep(sent: FutureMessage) -> None:
             self._put(key, value)  # first: the offset must never pass a missing record
             self.table._on_changelog_sent(sent)  # Faust's own: moves the persisted offset
@@ -55,21 +56,45 @@ class FaustLogTable:
             eager_partitioning=True,
         )
 
-    def keep(self, key: bytes, value: bytes, offset: int) -> None:
+    def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
         self._put(key, value)
         store = self.table.data
         changelog = TP(self.table.changelog_topic.get_topic_name(), 0)
         if offset > (store.persisted_offset(changelog) or -1):
             store.set_persisted_offset(changelog, offset)
 
-    def _put(self, key: bytes, value: bytes) -> None:
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        store = self.table.data
+        partition_db = getattr(store, "_db_for_partition", None)
+        if partition_db is None:  # the memory store: unordered, so every key is looked at
+            return iter([(key, value) for key, value in store.items() if key.startswith(prefix)])
+        # rocksdb keeps keys sorted: seek to the prefix, stop at the first key past it
+        return prefixed_items(partition_db(0).items(from_key=prefix), prefix, store.offset_key)
+
+    def _put(self, key: bytes, value: bytes | None) -> None:
         store = self.table.data
         partition_db = getattr(store, "_db_for_partition", None)
         if partition_db is None:  # the memory store
-            store[key] = value
-        else:  # Faust's rocksdb store takes the partition from the event being processed;
-            # a delivery callback runs outside any, and the table has one partition
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
+        # Faust's rocksdb store takes the partition from the event being processed; a
+        # delivery callback runs outside any, and the table has one partition
+        elif value is None:
+            partition_db(0).delete(key)
+        else:
             partition_db(0).put(key, value)
+
+
+def prefixed_items(
+    items: Iterator[tuple[bytes, bytes]], prefix: bytes, offset_key: bytes
+) -> Iterator[tuple[bytes, bytes]]:
+    for key, value in items:
+        if not key.startswith(prefix):
+            return
+        if key != offset_key:  # Faust's own record of the persisted offset
+            yield key, value
 
 
 async def changelog_end_past_recovery(

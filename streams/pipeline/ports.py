@@ -4,7 +4,7 @@ streams.pipeline.log_table; unit tests pass fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 Headers = list[tuple[str, bytes]]
@@ -38,11 +38,18 @@ class LogTable(Protocol):
     @property
     def data(self) -> Mapping[bytes, bytes]: ...
 
-    def log(self, key: bytes, value: bytes) -> Awaitable[Any]:
-        """Send one record to the changelog, and keep it locally once the broker has it;
-        the awaitable resolves then (and raises if the broker never took it)."""
+    def log(self, key: bytes, value: bytes | None) -> Awaitable[Any]:
+        """Send one record to the changelog, and keep it locally once the broker has it
+        (a value of None is a tombstone: the key is deleted then); the awaitable
+        resolves then (and raises if the broker never took it)."""
         ...
 
-    def keep(self, key: bytes, value: bytes, offset: int) -> None:
-        """Keep a record read from the changelog at ``offset`` as the recovery would."""
+    def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
+        """Keep a record read from the changelog at ``offset`` as the recovery would
+        (a value of None deletes the key)."""
+        ...
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every local record whose key starts with ``prefix`` (in key order where the
+        store keeps one; callers assume none)."""
         ...
