@@ -15,6 +15,9 @@ and a range sum each take ``O(log days)``) of:
 Contracts and churns are kept per account, so a change recomputes only the account it
 touches: a churn without a ``contract_id`` ends every contract of its account, and one
 with a ``contract_id`` ends that contract, whichever account it is booked under.
+
+Everything that grows with contracts and accounts, the sums' amounts per day included,
+lives in keyed maps (models.keyed) named ``timeline.*``, so it can be kept on disk.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from decimal import Decimal
+from operator import itemgetter
+from typing import TypeVar
 
 from models.book import ArrMovements, BookedContract, BookEntry, BookSummary, Churn
 from models.day_sums import DaySums, count_sums, money_add, money_sums
+from models.keyed import COUNT, MONEY, MemoryMaps, StateMaps
+from models.timeline_codecs import ACCOUNT, DAY, ENTRY, NO_ACCOUNT, AccountBook, Span
 from models.windows import Window
 
-Span = tuple[int, int]  # day ordinals, first included, last excluded
+T = TypeVar("T", str, dt.date)
 _EntryDays = tuple[int, int, bool]  # a book entry's start, end (ordinals) and churned
 
 CHURN_WINDOW_DAYS = 365
@@ -88,88 +95,118 @@ def _shifted(spans: list[Span], days: int) -> list[Span]:
     return [(first + days, end + days) for first, end in spans]
 
 
-class BookTimeline:
-    """The book's day-indexed sums, kept up to date as contracts and churns change."""
+# -- sorted tuples ------------------------------------------------------------------
 
-    def __init__(self, churn_window_days: int = CHURN_WINDOW_DAYS) -> None:
+
+def _inserted(values: tuple[T, ...], value: T) -> tuple[T, ...]:
+    """``values`` with ``value`` in its sorted place (the same tuple if it is there)."""
+    index = bisect.bisect_left(values, value)
+    if index < len(values) and values[index] == value:
+        return values
+    found = list(values)
+    found.insert(index, value)
+    return tuple(found)
+
+
+def _without(values: tuple[T, ...], value: T) -> tuple[T, ...]:
+    index = bisect.bisect_left(values, value)
+    if index < len(values) and values[index] == value:
+        found = list(values)
+        del found[index]
+        return tuple(found)
+    return values
+
+
+class BookTimeline:
+    """The book's day-indexed sums, kept up to date as contracts and churns change.
+
+    ``maps`` holds the state: per contract its book entry and its earliest own churn,
+    per account an :class:`AccountBook`, and each sum's amount per day. A timeline made
+    on maps that hold a timeline's state (kept with the same ``churn_window_days``)
+    goes on from that state."""
+
+    def __init__(
+        self, churn_window_days: int = CHURN_WINDOW_DAYS, maps: StateMaps | None = None
+    ) -> None:
         if churn_window_days < 1:
             raise ValueError("churn_window_days must be at least 1")
         self.churn_window_days = churn_window_days
-        self._contracts: dict[str, BookedContract] = {}
-        self._entries: dict[str, BookEntry] = {}
-        self._days: dict[str, _EntryDays] = {}  # per contract id, from its entry
-        self._by_account: dict[str, set[str]] = {}  # account -> its contract ids
-        self._account_churns: dict[str, list[dt.date]] = {}  # sorted; no contract_id
-        self._contract_churns: dict[str, dt.date] = {}  # the earliest, per contract_id
-        # per account: the days it is active, and the as-of days it counts as churned
-        self._account_spans: dict[str, tuple[list[Span], list[Span]]] = {}
-        self._arr = money_sums()
-        self._active_contracts = count_sums()
-        self._new = money_sums()
-        self._expansion = money_sums()
-        self._churned = money_sums()
-        self._active_accounts = count_sums()
-        self._churned_accounts = count_sums()
+        maps = MemoryMaps() if maps is None else maps
+        self._entries = maps.open("timeline.entry", ENTRY)  # contract id -> its entry
+        self._contract_churns = maps.open("timeline.contract_churn", DAY)  # the earliest
+        self._accounts = maps.open("timeline.account", ACCOUNT)
+        self._arr = money_sums(maps.open("timeline.sum.arr", MONEY))
+        self._active_contracts = count_sums(maps.open("timeline.sum.active_contracts", COUNT))
+        self._new = money_sums(maps.open("timeline.sum.new", MONEY))
+        self._expansion = money_sums(maps.open("timeline.sum.expansion", MONEY))
+        self._churned = money_sums(maps.open("timeline.sum.churned", MONEY))
+        self._active_accounts = count_sums(maps.open("timeline.sum.active_accounts", COUNT))
+        self._churned_accounts = count_sums(maps.open("timeline.sum.churned_accounts", COUNT))
 
     # -- changes ------------------------------------------------------------------
 
     def put_contract(self, contract: BookedContract) -> None:
         """Add a contract, or replace the one with its ``contract_id``."""
-        contract_id = contract.contract_id
-        old = self._contracts.get(contract_id)
+        contract_id, account_id = contract.contract_id, contract.account_id
+        old = self._entries.get(contract_id)
+        if old is not None and old.contract == contract:
+            return  # its entry is up to date with every churn added
         if old is not None:
-            self._drop(old)
-        self._contracts[contract_id] = contract
-        self._by_account.setdefault(contract.account_id, set()).add(contract_id)
-        self._enter(contract)
-        if old is not None and old.account_id != contract.account_id:
-            self._refresh_account(old.account_id)
-        self._refresh_account(contract.account_id)
+            self._count_entry(old, -1)
+            if old.contract.account_id != account_id:
+                self._leave_account(old.contract)
+        stored = self._accounts.get(account_id)
+        account = stored or NO_ACCOUNT
+        ids = _inserted(account.contract_ids, contract_id)
+        if ids is not account.contract_ids:
+            account = AccountBook(ids, account.churn_days, account.active, account.churned)
+        self._enter(contract, account.churn_days)
+        self._refresh_account(account_id, stored, account)
 
     def remove_contract(self, contract_id: str) -> None:
-        old = self._contracts.get(contract_id)
+        old = self._entries.get(contract_id)
         if old is None:
             return
-        self._drop(old)
-        self._refresh_account(old.account_id)
+        self._count_entry(old, -1)
+        self._entries.delete(contract_id)
+        self._leave_account(old.contract)
 
     def add_churn(self, churn: Churn) -> None:
         """A churn: of one contract (any account), or of every contract of its account."""
         day = churn.effective_date
         if churn.contract_id is None:
-            bisect.insort(self._account_churns.setdefault(churn.account_id, []), day)
-            affected = sorted(self._by_account.get(churn.account_id, ()))
-            for contract_id in affected:
-                self._reenter(self._contracts[contract_id])
-            if affected:
-                self._refresh_account(churn.account_id)
+            stored = self._accounts.get(churn.account_id)
+            account = stored or NO_ACCOUNT
+            churn_days = _inserted(account.churn_days, day)
+            if churn_days is account.churn_days:
+                return  # a churn on that day is already applied
+            account = AccountBook(account.contract_ids, churn_days, account.active, account.churned)
+            for contract_id in account.contract_ids:
+                self._reenter(contract_id, churn_days)
+            self._refresh_account(churn.account_id, stored, account)
             return
         earliest = self._contract_churns.get(churn.contract_id)
         if earliest is not None and earliest <= day:
             return
-        self._contract_churns[churn.contract_id] = day
-        contract = self._contracts.get(churn.contract_id)
-        if contract is not None:
-            self._reenter(contract)
-            self._refresh_account(contract.account_id)
+        self._contract_churns.put(churn.contract_id, day)
+        entry = self._entries.get(churn.contract_id)
+        if entry is not None:
+            account_id = entry.contract.account_id
+            stored = self._accounts.get(account_id)
+            assert stored is not None  # an entry's account lists it
+            if self._reenter(churn.contract_id, stored.churn_days):
+                self._refresh_account(account_id, stored, stored)
 
     # -- queries --------------------------------------------------------------------
 
     def end_date(self, contract: BookedContract) -> dt.date:
         """As :func:`models.book.end_date` over the churns added: term end or earliest churn."""
-        start, end = contract.start_date, contract.term_end
-        own = self._contract_churns.get(contract.contract_id)
-        if own is not None and own < end:
-            end = max(start, own)
-        account_days = self._account_churns.get(contract.account_id, [])
-        index = bisect.bisect_left(account_days, start)
-        if index < len(account_days) and account_days[index] < end:
-            end = account_days[index]
-        return end
+        account = self._accounts.get(contract.account_id) or NO_ACCOUNT
+        return self._end_date(contract, account.churn_days)
 
     def entries(self) -> list[BookEntry]:
         """The book, by contract id: equal to ``build_book`` over the same facts."""
-        return [self._entries[contract_id] for contract_id in sorted(self._entries)]
+        return [entry for _, entry in sorted(self._entries.items(), key=itemgetter(0))]
 
     def summary(self, as_of: dt.date, windows: list[Window], churn_window: Window) -> BookSummary:
         """Equal to :func:`models.book.summarize` over :meth:`entries`.
@@ -217,31 +254,36 @@ class BookTimeline:
 
     # -- one contract's entry ---------------------------------------------------------
 
-    def _drop(self, contract: BookedContract) -> None:
-        """Take a contract out (its account's spans are refreshed by the caller)."""
-        contract_id = contract.contract_id
-        self._count_entry(self._entries.pop(contract_id), -1)
-        del self._days[contract_id]
-        del self._contracts[contract_id]
-        ids = self._by_account[contract.account_id]
-        ids.discard(contract_id)
-        if not ids:
-            del self._by_account[contract.account_id]
+    def _end_date(self, contract: BookedContract, churn_days: tuple[dt.date, ...]) -> dt.date:
+        """Its term end, or the earliest churn of it or (from its start) of its account."""
+        start, end = contract.start_date, contract.term_end
+        own = self._contract_churns.get(contract.contract_id)
+        if own is not None and own < end:
+            end = max(start, own)
+        index = bisect.bisect_left(churn_days, start)
+        if index < len(churn_days) and churn_days[index] < end:
+            end = churn_days[index]
+        return end
 
-    def _enter(self, contract: BookedContract) -> None:
-        entry = BookEntry(contract, self.end_date(contract))
-        self._entries[contract.contract_id] = entry
+    def _enter(self, contract: BookedContract, churn_days: tuple[dt.date, ...]) -> None:
+        entry = BookEntry(contract, self._end_date(contract, churn_days))
+        self._entries.put(contract.contract_id, entry)
         self._count_entry(entry, +1)
 
-    def _reenter(self, contract: BookedContract) -> None:
-        self._count_entry(self._entries[contract.contract_id], -1)
-        self._enter(contract)
+    def _reenter(self, contract_id: str, churn_days: tuple[dt.date, ...]) -> bool:
+        """Count a contract again with the churns now known: whether its end moved."""
+        old = self._entries.get(contract_id)
+        assert old is not None  # an account lists only contracts with an entry
+        if self._end_date(old.contract, churn_days) == old.end_date:
+            return False
+        self._count_entry(old, -1)
+        self._enter(old.contract, churn_days)
+        return True
 
     def _count_entry(self, entry: BookEntry, sign: int) -> None:
         contract = entry.contract
         start, end = contract.start_date.toordinal(), entry.end_date.toordinal()
         if sign > 0:
-            self._days[contract.contract_id] = (start, end, entry.churned)
             gained, lost = contract.arr, contract.arr.copy_negate()
         else:
             gained, lost = contract.arr.copy_negate(), contract.arr
@@ -259,22 +301,43 @@ class BookTimeline:
 
     # -- one account's spans ----------------------------------------------------------
 
-    def _refresh_account(self, account_id: str) -> None:
-        ids = self._by_account.get(account_id)
-        spans: tuple[list[Span], list[Span]] = ([], [])
-        if ids:
-            spans = self._account_days([self._days[contract_id] for contract_id in ids])
-        old = self._account_spans.get(account_id, ([], []))
-        if spans == old:
+    def _leave_account(self, contract: BookedContract) -> None:
+        """Take a contract off its account's list (its entry is already uncounted)."""
+        stored = self._accounts.get(contract.account_id)
+        assert stored is not None  # an entry's account lists it
+        ids = _without(stored.contract_ids, contract.contract_id)
+        account = AccountBook(ids, stored.churn_days, stored.active, stored.churned)
+        self._refresh_account(contract.account_id, stored, account)
+
+    def _refresh_account(
+        self, account_id: str, stored: AccountBook | None, account: AccountBook
+    ) -> None:
+        """Count an account's spans again from its contracts' entries, and keep it.
+
+        ``stored``: what its map held; ``account``: that with its contracts and churn
+        days changed, and still the spans that are counted in the sums."""
+        active: tuple[Span, ...] = ()
+        churned: tuple[Span, ...] = ()
+        if account.contract_ids:
+            days = [self._entry_days(contract_id) for contract_id in account.contract_ids]
+            found = self._account_days(days)
+            active, churned = tuple(found[0]), tuple(found[1])
+        if active != account.active or churned != account.churned:
+            self._count_spans(self._active_accounts, account.active, active)
+            self._count_spans(self._churned_accounts, account.churned, churned)
+            account = AccountBook(account.contract_ids, account.churn_days, active, churned)
+        if account == stored:
             return
-        self._count_spans(self._active_accounts, old[0], -1)
-        self._count_spans(self._churned_accounts, old[1], -1)
-        self._count_spans(self._active_accounts, spans[0], +1)
-        self._count_spans(self._churned_accounts, spans[1], +1)
-        if ids:
-            self._account_spans[account_id] = spans
+        if account.empty:
+            self._accounts.delete(account_id)
         else:
-            self._account_spans.pop(account_id, None)
+            self._accounts.put(account_id, account)
+
+    def _entry_days(self, contract_id: str) -> _EntryDays:
+        entry = self._entries.get(contract_id)
+        assert entry is not None  # an account lists only contracts with an entry
+        start, end = entry.contract.start_date.toordinal(), entry.end_date.toordinal()
+        return start, end, entry.churned
 
     def _account_days(self, days: list[_EntryDays]) -> tuple[list[Span], list[Span]]:
         """The days an account is active, and the as-of days it counts as churned.
@@ -297,7 +360,14 @@ class BookTimeline:
         return active, _intersection(_difference(at_start, active), churn_ends)
 
     @staticmethod
-    def _count_spans(sums: DaySums[int], spans: list[Span], sign: int) -> None:
-        for first, end in spans:
-            sums.add(first, sign)
-            sums.add(end, -sign)
+    def _count_spans(sums: DaySums[int], old: tuple[Span, ...], new: tuple[Span, ...]) -> None:
+        """Count an account on the days of ``new`` instead of ``old``: a day where the
+        change nets to zero (a span's unchanged start) is not touched."""
+        changes: dict[int, int] = {}
+        for spans, sign in ((old, -1), (new, +1)):
+            for first, end in spans:
+                changes[first] = changes.get(first, 0) + sign
+                changes[end] = changes.get(end, 0) - sign
+        for day, change in changes.items():
+            if change:
+                sums.add(day, change)

@@ -1,9 +1,11 @@
 """The incremental book timeline against the scan: the same answers on every day.
 
-For random sequences of contract changes (added, replaced, moved to another account,
-removed) and churns (with and without ``contract_id``, before a start, on it, after an
-end), :meth:`BookTimeline.summary` must equal ``summarize(build_book(...))`` on many
-as-of days, after every change; and a ``Ledger`` fed contract and churn events in any
+For random sequences of contract changes (added, put again, replaced, moved to another
+account, removed) and churns (with and without ``contract_id``, before a start, on it,
+after an end), :meth:`BookTimeline.summary` must equal ``summarize(build_book(...))`` on
+many as-of days, after every change, with its state in maps of Python objects or of
+encoded bytes (which proves the codecs exact); a timeline made again on the maps of
+another goes on from its state; and a ``Ledger`` fed contract and churn events in any
 order (an earlier-ranked version of a contract arriving last) must publish what the
 scan of its book publishes.
 """
@@ -14,11 +16,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.book import BookedContract, Churn, build_book, summarize
 from models.events import Event, parse_event
+from models.keyed import MemoryMaps
 from models.ledger import Ledger
 from models.policy import MetricPolicy
 from models.timeline import BookTimeline
@@ -57,9 +61,12 @@ Change = tuple[str, Any]
 changes = st.one_of(
     st.tuples(st.just("put"), contracts),
     st.tuples(st.just("put"), contracts),
+    st.tuples(st.just("again"), st.sampled_from(CONTRACT_IDS)),
     st.tuples(st.just("remove"), st.sampled_from(CONTRACT_IDS)),
     st.tuples(st.just("churn"), churns),
 )
+Step = tuple[Change, int]  # a change, and an offset that picks days relative to it
+ENCODED = pytest.mark.parametrize("encoded", [False, True], ids=["objects", "encoded"])
 
 
 def _churn_days(contract: BookedContract, offset: int) -> dt.date:
@@ -73,15 +80,18 @@ def _churn_days(contract: BookedContract, offset: int) -> dt.date:
     )[offset % 5]
 
 
-def _as_of_days(book: dict[str, BookedContract], churn_list: list[Churn]) -> set[dt.date]:
-    """Days where the answers change: every start, end and churn, a year on, a day off."""
+def _as_of_days(
+    book: dict[str, BookedContract], churn_list: list[Churn], window_days: int = 365
+) -> set[dt.date]:
+    """Days where the answers change: every start, end and churn, a churn window on, a
+    day off."""
     marks = {EPOCH - dt.timedelta(days=40), EPOCH + dt.timedelta(days=2000)}
     for contract in book.values():
         marks |= {contract.start_date, contract.term_end}
     marks |= {churn.effective_date for churn in churn_list}
     found: set[dt.date] = set()
     for day in marks:
-        for shift in (-1, 0, 1, 364, 365, 366):
+        for shift in (-1, 0, 1, window_days - 1, window_days, window_days + 1):
             found.add(day + dt.timedelta(days=shift))
     return found
 
@@ -109,43 +119,63 @@ def assert_equal_to_scan(
         assert got == want, f"as of {as_of}"
 
 
+def apply(
+    timelines: list[BookTimeline],
+    book: dict[str, BookedContract],
+    churn_list: list[Churn],
+    step: Step,
+) -> None:
+    """Make one change to each timeline, and to the book and churns they are checked on."""
+    (action, value), offset = step
+    if action == "again":  # the same contract once more: nothing changes
+        value = book.get(value)
+        action = "put" if value is not None else "skip"
+    if action == "put":
+        book[value.contract_id] = value
+        for timeline in timelines:
+            timeline.put_contract(value)
+    elif action == "remove":
+        book.pop(value, None)
+        for timeline in timelines:
+            timeline.remove_contract(value)
+    elif action == "churn":
+        churn: Churn = value
+        target = book.get(churn.contract_id or "") or next(
+            (c for c in book.values() if c.account_id == churn.account_id), None
+        )
+        if target is not None and offset % 2:  # a day that matters to a contract
+            churn = Churn(churn.account_id, churn.contract_id, _churn_days(target, offset))
+        churn_list.append(churn)
+        for timeline in timelines:
+            timeline.add_churn(churn)
+
+
+@ENCODED
 @SETTINGS
 @given(
     steps=st.lists(st.tuples(changes, st.integers(0, 99)), min_size=1, max_size=30),
     check_every=st.booleans(),
 )
-def test_timeline_equals_the_scan(steps: list[tuple[Change, int]], check_every: bool) -> None:
-    timeline = BookTimeline()
+def test_timeline_equals_the_scan(encoded: bool, steps: list[Step], check_every: bool) -> None:
+    timeline = BookTimeline(maps=MemoryMaps(encoded=encoded))
     book: dict[str, BookedContract] = {}
     churn_list: list[Churn] = []
-    for (action, value), offset in steps:
-        if action == "put":
-            timeline.put_contract(value)
-            book[value.contract_id] = value
-        elif action == "remove":
-            timeline.remove_contract(value)
-            book.pop(value, None)
-        else:
-            churn: Churn = value
-            target = book.get(churn.contract_id or "") or next(
-                (c for c in book.values() if c.account_id == churn.account_id), None
-            )
-            if target is not None and offset % 2:  # a day that matters to a contract
-                churn = Churn(churn.account_id, churn.contract_id, _churn_days(target, offset))
-            timeline.add_churn(churn)
-            churn_list.append(churn)
+    for step in steps:
+        apply([timeline], book, churn_list, step)
         if check_every:
-            day = EPOCH + dt.timedelta(days=offset * 10)
+            day = EPOCH + dt.timedelta(days=step[1] * 10)
             assert_equal_to_scan(timeline, book, churn_list, {day, day + dt.timedelta(days=365)})
     assert_equal_to_scan(timeline, book, churn_list, _as_of_days(book, churn_list))
 
 
+@ENCODED
 @SETTINGS
 @given(puts=st.lists(contracts, min_size=1, max_size=20), churn_list=st.lists(churns))
 def test_removing_everything_leaves_an_empty_timeline(
-    puts: list[BookedContract], churn_list: list[Churn]
+    encoded: bool, puts: list[BookedContract], churn_list: list[Churn]
 ) -> None:
-    timeline = BookTimeline()
+    maps = MemoryMaps(encoded=encoded)
+    timeline = BookTimeline(maps=maps)
     for contract in puts:
         timeline.put_contract(contract)
     for churn in churn_list:
@@ -154,6 +184,51 @@ def test_removing_everything_leaves_an_empty_timeline(
         timeline.remove_contract(contract_id)
     assert timeline.size == 0
     assert timeline.entries() == []
+    # what is left is the churns, which apply to contracts that come later
+    held = {name: len(held) for name, held in maps.maps.items() if len(held)}
+    account_churns = {c.account_id for c in churn_list if c.contract_id is None}
+    contract_churns = {c.contract_id for c in churn_list if c.contract_id is not None}
+    assert held == {
+        name: count
+        for name, count in [
+            ("timeline.account", len(account_churns)),
+            ("timeline.contract_churn", len(contract_churns)),
+        ]
+        if count
+    }
+
+
+@SETTINGS
+@given(
+    steps=st.lists(st.tuples(changes, st.integers(0, 99)), min_size=1, max_size=30),
+    reopen_after=st.sets(st.integers(0, 30), min_size=1, max_size=3),
+    churn_window_days=st.sampled_from([365, 365, 30]),
+)
+def test_a_timeline_made_again_on_its_maps_goes_on_from_them(
+    steps: list[Step], reopen_after: set[int], churn_window_days: int
+) -> None:
+    """A second timeline on the maps of a first, the changes going on there, answers as
+    one that was never made again, and as the scan."""
+    maps = MemoryMaps(encoded=True)
+    reopened = BookTimeline(churn_window_days, maps=maps)
+    kept = BookTimeline(churn_window_days)
+    book: dict[str, BookedContract] = {}
+    churn_list: list[Churn] = []
+    for index, step in enumerate(steps):
+        if index in reopen_after:
+            reopened = BookTimeline(churn_window_days, maps=maps)
+        apply([reopened, kept], book, churn_list, step)
+    if len(steps) in reopen_after:
+        reopened = BookTimeline(churn_window_days, maps=maps)
+    scanned = build_book([book[key] for key in sorted(book)], churn_list)
+    assert reopened.entries() == kept.entries() == scanned
+    assert reopened.size == kept.size
+    for as_of in sorted(_as_of_days(book, churn_list, churn_window_days)):
+        windows = _windows(as_of)
+        churn_window = rolling(as_of, churn_window_days)
+        got = reopened.summary(as_of, windows, churn_window)
+        assert got == kept.summary(as_of, windows, churn_window), f"as of {as_of}"
+        assert got == summarize(scanned, as_of, windows, churn_window), f"as of {as_of}"
 
 
 # -- through the ledger -------------------------------------------------------------
