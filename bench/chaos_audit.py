@@ -14,11 +14,16 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from bench.chaos_rig import Sent
 from bench.oracle import compute_oracle
 from models.errors import InvalidEventError, RevpulseError
-from models.events import Event, event_to_json, parse_canonical_event
+from models.events import Event, canonical_digest, event_to_json, parse_canonical_event
+from models.keyed import COUNT
 from models.series import MetricPoint
 from sinks.readback import points_on, read_current, read_state
 from sinks.redis_keys import RedisKeys
+from streams.pipeline.state_table import map_prefix, table_from_changelog
 from streams.settings import Settings
+
+APPLIED_IDS = map_prefix("ledger.ids")  # event_id -> the digest of the version applied
+LEDGER_COUNTS = map_prefix("ledger.counts")
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
@@ -75,10 +80,12 @@ class DeadLetter:
 
 @dataclass
 class Outcome:
-    """What the topics show: applied events (by id, with the facts offsets that logged them),
-    dead letters and late events."""
+    """What the topics show: applied events (by id, with the digest of the version applied,
+    from the ledger-state changelog), how many the ledger counted, dead letters and late
+    events."""
 
-    applied: dict[str, tuple[set[int], str]] = field(default_factory=dict)
+    applied: dict[str, bytes] = field(default_factory=dict)
+    accepted_count: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
     late: set[str] = field(default_factory=set)
 
@@ -86,16 +93,13 @@ class Outcome:
 async def read_outcome(settings: Settings) -> Outcome:
     outcome = Outcome()
     bootstrap = settings.kafka_bootstrap
-    for record in await read_topic(bootstrap, settings.changelog_topic()):
-        offset, _sep, _rest = (record.key or b"").partition(b"-")
-        if not offset.isdigit():
-            continue  # the band record
-        for line in (record.value or b"").splitlines():
-            event_id = _event_id(line)
-            if event_id is None:
-                continue
-            offsets, _first = outcome.applied.setdefault(event_id, (set(), _canonical(line) or ""))
-            offsets.add(int(offset))
+    changelog = await read_topic(bootstrap, settings.changelog_topic())
+    table = table_from_changelog((record.key, record.value) for record in changelog)
+    for key, digest in table.items():
+        if key.startswith(APPLIED_IDS):
+            outcome.applied[key.removeprefix(APPLIED_IDS).decode()] = digest
+    counted = table.get(LEDGER_COUNTS + b"accepted")
+    outcome.accepted_count = 0 if counted is None else COUNT.decode(counted)
     for record in await read_topic(bootstrap, settings.dead_letter_topic):
         headers = {name: value.decode(errors="replace") for name, value in record.headers or []}
         source = None
@@ -165,6 +169,7 @@ def tally(log: list[Sent], outcome: Outcome) -> Tally:
     for sent in log:
         result.sent += 1
         canonical = event_to_json(sent.event) if sent.event is not None else None
+        digest = canonical_digest(sent.event) if sent.event is not None else None
         applied = outcome.applied.get(sent.event_id or "")
         if sent.kind == "poison":
             refused = sent.status is not None and 400 <= sent.status < 500
@@ -177,7 +182,7 @@ def tally(log: list[Sent], outcome: Outcome) -> Tally:
         elif sent.kind == "conflict":
             if _claim(outcome, sent, canonical) is not None:
                 result.accounted += 1
-            elif applied is not None and applied[1] == canonical:
+            elif applied is not None and applied == digest:
                 result.wrong("conflicting version counted instead of the first")
             elif applied is not None:
                 result.wrong("conflicting duplicate not dead-lettered")
@@ -185,7 +190,7 @@ def tally(log: list[Sent], outcome: Outcome) -> Tally:
                 result.wrong("conflicting duplicate not found", misrouted=False)
         elif sent.status is not None and sent.status != 202:
             result.wrong(f"valid event answered {sent.status}")
-        elif applied is not None and (sent.kind == "resend" or applied[1] == canonical):
+        elif applied is not None and (sent.kind == "resend" or applied == digest):
             result.accounted += 1
         elif applied is not None:
             result.wrong("another version counted")
@@ -195,7 +200,8 @@ def tally(log: list[Sent], outcome: Outcome) -> Tally:
             result.wrong("valid event dead-lettered")
         else:
             result.wrong(f"{sent.label} not applied", misrouted=False)
-    result.doubled = sum(len(offsets) - 1 for offsets, _canonical in outcome.applied.values())
+    # an event applied twice would count twice: the ledger's count past its distinct ids
+    result.doubled = max(0, outcome.accepted_count - len(outcome.applied))
     return result
 
 

@@ -21,20 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
+from bench.chaos_audit import APPLIED_IDS, LEDGER_COUNTS, read_topic
 from bench.oracle import compute_oracle
 from bench.pipeline import WorkerProcess, counters
 from bench.throughput import Stack, bench_overrides, note
 from bench.workload import Record, Workload
 from models.errors import RevpulseError
 from models.events import Event, parse_event_bytes
+from models.keyed import COUNT
 from models.series import MetricPoint
 from sinks.readback import points_as_of, read_current
 from sinks.redis_keys import RedisKeys
 from streams.devstack.stack import children_stopped_on_exit, free_port
 from streams.kafka.topics import ensure_topics
+from streams.pipeline.state_table import table_from_changelog
 from streams.settings import Settings
 
 DESCRIPTION = """\
@@ -180,26 +183,19 @@ async def send_traffic(
     return traffic
 
 
-async def relogged_batches(settings: Settings) -> int:
-    """Facts offsets logged in more than one ledger-log record: batches read again by a new
-    owner after a crash (each record must survive a rebuild; see streams/pipeline/ledger_log.py)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        partition = TopicPartition(settings.changelog_topic(), 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        writes: dict[bytes, set[bytes]] = {}
-        while await consumer.position(partition) < end:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                for record in records:
-                    offset, _sep, rest = (record.key or b"").partition(b"-")
-                    if offset.isdigit():
-                        writes.setdefault(offset, set()).add(rest.rpartition(b"-")[0])
-        return sum(1 for tokens in writes.values() if len(tokens) > 1)
-    finally:
-        await consumer.stop()
+async def state_figures(settings: Settings) -> dict[str, int]:
+    """What the ledger-state changelog holds now: its records, the keys a table read from
+    it holds, the event ids applied, and the ledger's own count of applied events (the
+    two differ only if an event was applied twice)."""
+    records = await read_topic(settings.kafka_bootstrap, settings.changelog_topic())
+    table = table_from_changelog((record.key, record.value) for record in records)
+    counted = table.get(LEDGER_COUNTS + b"accepted")
+    return {
+        "changelog_records": len(records),
+        "state_keys": len(table),
+        "applied_ids": sum(1 for key in table if key.startswith(APPLIED_IDS)),
+        "accepted_count": 0 if counted is None else COUNT.decode(counted),
+    }
 
 
 def stored_points(settings: Settings, day: dt.date) -> list[MetricPoint]:
@@ -286,7 +282,7 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> bool:
         time.sleep(2 * settings.publish_interval_seconds + 0.5)  # a publish of the whole ledger
         samples = crew.samples()
         results = compare(settings, list(traffic.distinct.values()))
-        relogged = asyncio.run(relogged_batches(settings))
+        state = asyncio.run(state_figures(settings))
         report.update(
             records_sent=traffic.records,
             distinct_events=len(traffic.distinct),
@@ -297,10 +293,12 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> bool:
             duplicates_counted=sum(figures["duplicates"] for figures in samples),
             rejected=sum(figures["rejected"] for figures in samples),
             late=sum(figures["late"] for figures in samples),
-            relogged_batches=relogged,
+            state=state,
             comparisons=results,
         )
-        succeeded = all(result["differing"] == 0 for result in results.values())
+        succeeded = all(result["differing"] == 0 for result in results.values()) and (
+            state["accepted_count"] == state["applied_ids"] == len(traffic.distinct)
+        )
         return succeeded
     finally:
         if crew is not None:
@@ -324,8 +322,11 @@ def render(report: dict[str, Any]) -> str:
         f"{report['converge_seconds']} s after the traffic stopped; peak worker memory "
         f"{report['peak_worker_memory_mib']} MiB",
         f"  counted   duplicates {report['duplicates_counted']:,.0f} (by the live workers), "
-        f"rejected {report['rejected']:,.0f}, late {report['late']:,.0f}; "
-        f"{report['relogged_batches']} facts batches logged again by a new owner",
+        f"rejected {report['rejected']:,.0f}, late {report['late']:,.0f}",
+        f"  state     changelog {report['state']['changelog_records']:,} records for "
+        f"{report['state']['state_keys']:,} keys; {report['state']['applied_ids']:,} event "
+        f"ids applied, counted {report['state']['accepted_count']:,} times "
+        f"(distinct sent: {report['distinct_events']:,})",
         "",
     ]
     for label, result in report["comparisons"].items():

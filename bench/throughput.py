@@ -307,8 +307,8 @@ def measure_recovery(
     args: argparse.Namespace,
     report: Report,
 ) -> WorkerProcess:
-    """Kill the worker (SIGKILL, as in a crash), start another, time its rebuild from the
-    ledger-log changelog, and check that it publishes the same figures. Returns the new one."""
+    """Kill the worker (SIGKILL, as in a crash), start another, time its load from the
+    ledger-state changelog, and check that it publishes the same figures. Returns the new one."""
     before = business_figures(worker.samples())
     note("crash recovery: killing the worker, starting a new one")
     worker.child.kill()

@@ -4,10 +4,12 @@ read from day-indexed sums in ``O(log days)``, whatever the history within reten
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from decimal import Decimal
 
 from models.day_sums import DaySums, money_sums
+from models.keyed import KeyedMap
 from models.money import MONEY_CONTEXT
 from models.windows import Window
 
@@ -28,28 +30,55 @@ def segments_of(origin: str | None, channel: str | None) -> list[Segment]:
     return found
 
 
-class DailyBuckets:
-    """Sums per (metric, segment, day). Adding a negative amount restates a day."""
+def stored_key(key: BucketKey, day: dt.date) -> str:
+    """A bucket day's key in a stored map: the bucket's names as a JSON list, and the day."""
+    return json.dumps([*key, day.toordinal()], separators=(",", ":"))
 
-    def __init__(self) -> None:
+
+def _from_stored_key(text: str) -> tuple[BucketKey, dt.date]:
+    metric, dimension, value, ordinal = json.loads(text)
+    return (metric, dimension, value), dt.date.fromordinal(ordinal)
+
+
+class DailyBuckets:
+    """Sums per (metric, segment, day). Adding a negative amount restates a day.
+
+    ``stored``: a map that keeps every bucket day's amount (models.keyed), written as
+    they change; buckets made on a map that holds amounts start from them."""
+
+    def __init__(self, stored: KeyedMap[Decimal] | None = None) -> None:
         self._days: dict[BucketKey, dict[dt.date, Decimal]] = defaultdict(dict)
         self._touched: set[tuple[BucketKey, dt.date]] = set()
         # per bucket, the same amounts by day number: what window sums are read from
         self._sums: dict[BucketKey, DaySums[Decimal]] = {}
+        self._stored = stored
+        if stored is not None:
+            for text, amount in stored.items():
+                key, day = _from_stored_key(text)
+                self._days[key][day] = amount
+                self._sums_of(key).add(day.toordinal(), amount)
+
+    def _sums_of(self, key: BucketKey) -> DaySums[Decimal]:
+        sums = self._sums.get(key)
+        if sums is None:
+            sums = self._sums[key] = money_sums()
+        return sums
 
     def add(self, metric: str, segment: Segment, day: dt.date, amount: Decimal) -> None:
         key: BucketKey = (metric, *segment)
         days = self._days[key]
         self._touched.add((key, day))
-        sums = self._sums.get(key)
-        if sums is None:
-            sums = self._sums[key] = money_sums()
-        sums.add(day.toordinal(), amount)
+        self._sums_of(key).add(day.toordinal(), amount)
         total = MONEY_CONTEXT.add(days.get(day, _ZERO), amount)
         if total == 0:
             days.pop(day, None)
         else:
             days[day] = total
+        if self._stored is not None:
+            if total == 0:
+                self._stored.delete(stored_key(key, day))
+            else:
+                self._stored.put(stored_key(key, day), total)
 
     def total(self, metric: str, segment: Segment, window: Window) -> Decimal:
         """The sum over the window's days: two prefix sums over day numbers."""
@@ -72,6 +101,8 @@ class DailyBuckets:
             for day in [day for day in days if day < before_day]:
                 self._sums[key].add(day.toordinal(), days.pop(day).copy_negate())
                 self._touched.add((key, day))
+                if self._stored is not None:
+                    self._stored.delete(stored_key(key, day))
 
     def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
         """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""

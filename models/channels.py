@@ -30,7 +30,10 @@ __all__ = ["OVERFLOW_CHANNEL", "ChannelAdmission"]
 class ChannelAdmission:
     """The channels admitted so far, and those sent to overflow (each reported once)."""
 
-    def __init__(self, max_channels: int, allowlist: Iterable[str] = ()) -> None:
+    def __init__(
+        self, max_channels: int, allowlist: Iterable[str] = (), admitted: Iterable[str] = ()
+    ) -> None:
+        """``admitted``: the channels admitted before, in order (a ledger's kept state)."""
         if max_channels < 0:
             raise ConfigError(f"max_channels must be 0 or more, not {max_channels}")
         self.max_channels = max_channels
@@ -38,13 +41,13 @@ class ChannelAdmission:
         reserved = sorted(self.allowlist & RESERVED_LABELS)
         if reserved:
             raise ConfigError(f"the channel allowlist names reserved labels: {reserved}")
-        self._admitted: dict[str, None] = {}  # in the order admitted
+        self._admitted: dict[str, None] = dict.fromkeys(admitted)  # in the order admitted
         self._overflowed: set[str] = set()
         self._new_overflowed: list[str] = []
 
     @classmethod
-    def for_policy(cls, policy: MetricPolicy) -> ChannelAdmission:
-        return cls(policy.max_channels, policy.channel_allowlist)
+    def for_policy(cls, policy: MetricPolicy, admitted: Iterable[str] = ()) -> ChannelAdmission:
+        return cls(policy.max_channels, policy.channel_allowlist, admitted)
 
     def label(self, channel: str) -> str:
         """The label ``channel`` counts under if it is admitted now. Changes nothing."""

@@ -1,4 +1,9 @@
-"""The ledger: every accepted fact, deduplicated, and the daily buckets they add up to.
+"""The ledger: accepted facts, deduplicated, and the daily buckets they add up to.
+
+What grows with the number of entities (event ids, leads, contracts, churns, and the
+book timeline's contracts and accounts) lives in keyed maps (models.keyed), so it can be
+kept on disk; per entity only the fact that represents it is kept. A ledger made on
+maps that hold a ledger's state goes on from that state.
 
 Order does not matter: an entity (a lead, its conversion, a contract) is represented
 by the earliest of its events (by ``occurred_at``, then ``event_id``), and a fact
@@ -18,7 +23,6 @@ import datetime as dt
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import TypeVar
 
 from models import money
 from models.book import BookedContract, BookEntry, BookSummary, Churn, build_book
@@ -36,6 +40,8 @@ from models.events import (
     canonical_digest,
 )
 from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
+from models.keyed import COUNT, MONEY, TEXTS, KeyedMap, MemoryMaps, StateMaps
+from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, DIGEST, INSTANT, LEAD
 from models.limits import MAX_INSTANT, MIN_INSTANT
 from models.policy import MetricPolicy
 from models.state import StateDelta
@@ -53,15 +59,8 @@ class Outcome(enum.Enum):
     LATE = "late"
 
 
-F = TypeVar("F", LeadFact, ConversionFact, ContractFact)
-
-
 def _rank(fact: LeadFact | ConversionFact | ContractFact | ChurnFact) -> Rank:
     return fact.rank
-
-
-def _winner(candidates: list[F]) -> F | None:
-    return min(candidates, key=_rank) if candidates else None
 
 
 _ZERO = Decimal(0)
@@ -89,6 +88,33 @@ def _sender_channel(event: Event) -> str | None:
     return None
 
 
+def _lead_contributions(lead: LeadFact) -> Iterator[Contribution]:
+    for segment in segments_of(lead.origin, lead.channel):
+        yield "leads", segment, lead.day, Decimal(1)
+        if lead.estimated_value is not None:
+            yield "lead_value", segment, lead.day, lead.estimated_value
+
+
+def _conversion_contributions(
+    conversion: ConversionFact, attribution: tuple[str, str]
+) -> Iterator[Contribution]:
+    for segment in segments_of(*attribution):
+        yield "conversions", segment, conversion.day, Decimal(1)
+
+
+def _contract_contributions(
+    contract: ContractFact, attribution: tuple[str, str]
+) -> Iterator[Contribution]:
+    day = contract.day
+    for segment in segments_of(*attribution):
+        yield "bookings", segment, day, Decimal(1)
+        yield "bookings_acv", segment, day, contract.acv
+        yield "bookings_tcv", segment, day, contract.tcv
+        if contract.kind == "new":
+            yield "new_customers", segment, day, Decimal(1)
+            yield "new_acv", segment, day, contract.acv
+
+
 def check_currency(event: Event, policy: MetricPolicy) -> None:
     """Raise InvalidEventError if the event's money is in a currency with no rate."""
     currency: str | None = None
@@ -104,30 +130,47 @@ def check_currency(event: Event, policy: MetricPolicy) -> None:
 class Ledger:
     """Accepted facts and their daily buckets. Pure: time is passed in."""
 
-    def __init__(self, policy: MetricPolicy, sources: tuple[str, ...] = ("",)) -> None:
+    def __init__(
+        self,
+        policy: MetricPolicy,
+        sources: tuple[str, ...] = ("",),
+        maps: StateMaps | None = None,
+    ) -> None:
         """``sources``: the independent inputs events arrive from, each in its own order.
         Each keeps its own watermark, and an event is late only when it is older than the
         allowed lateness behind the slowest of them, so a backfill read from several
-        inputs at different speeds loses nothing."""
+        inputs at different speeds loses nothing.
+
+        ``maps``: where the state is kept (in memory if None); if they hold a ledger's
+        state, this ledger starts from it."""
         self.policy = policy
-        self.buckets = DailyBuckets()
-        self.watermark: dt.datetime | None = None  # the largest occurred_at: the clock
         self.sources = sources
-        self._source_marks: dict[str, dt.datetime] = {}
-        self._lateness_mark: dt.datetime | None = None  # min of the marks, kept up to date
+        maps = MemoryMaps() if maps is None else maps
         # per accepted event_id, the digest of what it said: a re-send with other content
         # is a conflict (models.events.canonical_digest)
-        self._digests: dict[str, bytes] = {}
-        self._channels = ChannelAdmission.for_policy(policy)
-        self._leads: dict[str, list[LeadFact]] = {}
-        self._conversions: dict[str, list[ConversionFact]] = {}
-        self._contracts: dict[str, list[ContractFact]] = {}
-        self._contracts_by_lead: dict[str, set[str]] = {}
-        self._churns: list[ChurnFact] = []
+        self._digests = maps.open("ledger.ids", DIGEST)
+        # per entity, the fact that represents it (the earliest, by rank)
+        self._leads = maps.open("ledger.leads", LEAD)
+        self._conversions = maps.open("ledger.conversions", CONVERSION)  # by lead_id
+        self._contracts = maps.open("ledger.contracts", CONTRACT)
+        self._contracts_by_lead = maps.open("ledger.lead_contracts", TEXTS)  # sorted ids
+        self._churns = maps.open("ledger.churns", CHURN)  # by event_id
+        self._marks = maps.open("ledger.marks", INSTANT)  # watermark, per-source marks
+        self._counts = maps.open("ledger.counts", COUNT)
+        self._admitted = maps.open("ledger.channels", TEXTS)
+        self.buckets = DailyBuckets(maps.open("ledger.buckets", MONEY))
+        self._timeline = BookTimeline(maps=maps)  # what publishing reads: no scan of the book
+        self._channels = ChannelAdmission.for_policy(policy, self._admitted.get("admitted") or ())
+        self.watermark: dt.datetime | None = self._marks.get("watermark")  # the clock
+        self._source_marks: dict[str, dt.datetime] = {
+            key.removeprefix("source:"): mark
+            for key, mark in self._marks.items()
+            if key.startswith("source:")
+        }
+        self._lateness_mark: dt.datetime | None = None  # min of the marks, kept up to date
+        self._update_lateness_mark()
+        self._accepted_count = self._counts.get("accepted") or 0
         self._touched_contracts: set[str] = set()
-        self._booked: dict[str, BookedContract] = {}
-        self._book: list[BookEntry] | None = None  # cached until a contract or churn changes
-        self._timeline = BookTimeline()  # what publishing reads: no scan of the book
         self._new_churns: list[ChurnFact] = []
 
     # -- intake -----------------------------------------------------------------
@@ -141,10 +184,14 @@ class Ledger:
         if previous is not None and occurred_at <= previous:
             return
         self._source_marks[source] = occurred_at
+        self._marks.put(f"source:{source}", occurred_at)
         if previous is None or previous == self._lateness_mark:  # the minimum may have moved
-            marks = [self._source_marks.get(name) for name in self.sources]
-            known = [mark for mark in marks if mark is not None]
-            self._lateness_mark = min(known) if len(known) == len(marks) else None
+            self._update_lateness_mark()
+
+    def _update_lateness_mark(self) -> None:
+        marks = [self._source_marks.get(name) for name in self.sources]
+        known = [mark for mark in marks if mark is not None]
+        self._lateness_mark = min(known) if len(known) == len(marks) else None
 
     def is_late(self, event: Event) -> bool:
         mark = self._lateness_mark
@@ -207,10 +254,7 @@ class Ledger:
                     lead = self._lead_fact(event, day, label)
 
                     def change() -> None:
-                        self._change_lead(
-                            lead.lead_id,
-                            lambda: self._leads.setdefault(lead.lead_id, []).append(lead),
-                        )
+                        self._change_lead(lead.lead_id, self._leads, lead)
 
                 case LeadConverted():
                     conversion = ConversionFact(
@@ -218,12 +262,7 @@ class Ledger:
                     )
 
                     def change() -> None:
-                        self._change_lead(
-                            conversion.lead_id,
-                            lambda: self._conversions.setdefault(conversion.lead_id, []).append(
-                                conversion
-                            ),
-                        )
+                        self._change_lead(conversion.lead_id, self._conversions, conversion)
 
                 case ContractSigned():
                     field = "data.recurring_value"
@@ -244,9 +283,8 @@ class Ledger:
                     )  # fmt: skip
 
                     def change() -> None:
-                        self._churns.append(churn)
+                        self._churns.put(churn.event_id, churn)
                         self._new_churns.append(churn)
-                        self._book = None
                         self._timeline.add_churn(churn.churn)
 
                 case SpendRecorded():
@@ -263,11 +301,17 @@ class Ledger:
             raise _cannot_hold(field, error) from error
 
         def commit() -> None:
-            self._digests[event.event_id] = digest
+            self._digests.put(event.event_id, digest)
+            self._accepted_count += 1
+            self._counts.put("accepted", self._accepted_count)
             if channel is not None:
+                admitted = len(self._channels.admitted)
                 self._channels.admit(channel)
+                if len(self._channels.admitted) != admitted:
+                    self._admitted.put("admitted", self._channels.admitted)
             if self.watermark is None or occurred_at > self.watermark:
                 self.watermark = occurred_at
+                self._marks.put("watermark", occurred_at)
             change()
 
         return commit
@@ -303,7 +347,7 @@ class Ledger:
 
     @property
     def accepted_count(self) -> int:
-        return len(self._digests)
+        return self._accepted_count
 
     # -- restatement ------------------------------------------------------------
 
@@ -312,20 +356,32 @@ class Ledger:
             self.buckets.add(metric, segment, day, amount if sign > 0 else amount.copy_negate())
 
     def _lead_group(self, lead_id: str) -> list[Contribution]:
-        found = list(self._lead_contributions(lead_id))
-        conversion = _winner(self._conversions.get(lead_id, []))
+        lead = self._leads.get(lead_id)
+        attribution = (UNKNOWN, UNKNOWN) if lead is None else (lead.origin, lead.channel)
+        found = [] if lead is None else list(_lead_contributions(lead))
+        conversion = self._conversions.get(lead_id)
         if conversion is not None:
-            found.extend(self._conversion_contributions(conversion))
-        for contract_id in sorted(self._contracts_by_lead.get(lead_id, set())):
-            contract = _winner(self._contracts[contract_id])
+            found.extend(_conversion_contributions(conversion, attribution))
+        for contract_id in self._contracts_by_lead.get(lead_id) or ():
+            contract = self._contracts.get(contract_id)
             if contract is not None and contract.lead_id == lead_id:
-                found.extend(self._contract_contributions(contract))
+                own = (contract.origin or attribution[0], contract.channel or attribution[1])
+                found.extend(_contract_contributions(contract, own))
         return found
 
-    def _change_lead(self, lead_id: str, mutate: Callable[[], None]) -> None:
-        """Restate what a lead and everything attributed from it add: only what changed."""
+    def _change_lead(
+        self,
+        lead_id: str,
+        facts: KeyedMap[LeadFact] | KeyedMap[ConversionFact],
+        fact: LeadFact | ConversionFact,
+    ) -> None:
+        """Restate what a lead and everything attributed from it add, if ``fact`` now
+        represents its entity: only what changed."""
+        current = facts.get(lead_id)
+        if current is not None and current.rank <= fact.rank:
+            return
         before = _summed(self._lead_group(lead_id))
-        mutate()
+        facts.put(lead_id, fact)  # type: ignore[arg-type]
         after = _summed(self._lead_group(lead_id))
         for key in before.keys() | after.keys():
             change = money.MONEY_CONTEXT.subtract(after.get(key, _ZERO), before.get(key, _ZERO))
@@ -335,25 +391,24 @@ class Ledger:
 
     def _add_contract(self, fact: ContractFact, booked: BookedContract) -> None:
         contract_id = fact.contract_id
-        self._touched_contracts.add(contract_id)
-        old = _winner(self._contracts.get(contract_id, []))
+        old = self._contracts.get(contract_id)
+        if old is not None and old.rank <= fact.rank:
+            return  # the contract is represented by an earlier event
         if old is not None:
             self._add(self._contract_contributions(old), -1)
-        self._contracts.setdefault(contract_id, []).append(fact)
+        self._contracts.put(contract_id, fact)
         if fact.lead_id is not None:
-            self._contracts_by_lead.setdefault(fact.lead_id, set()).add(contract_id)
-        new = _winner(self._contracts[contract_id])
-        assert new is not None
-        self._add(self._contract_contributions(new), +1)
-        if new is not old:  # the new fact wins: ``booked`` is its entry in the book
-            self._booked[contract_id] = booked
-            self._book = None
-            self._timeline.put_contract(booked)
+            ids = self._contracts_by_lead.get(fact.lead_id) or ()
+            if contract_id not in ids:
+                self._contracts_by_lead.put(fact.lead_id, tuple(sorted((*ids, contract_id))))
+        self._add(self._contract_contributions(fact), +1)
+        self._touched_contracts.add(contract_id)
+        self._timeline.put_contract(booked)
 
     # -- what each fact adds ----------------------------------------------------
 
     def lead_attribution(self, lead_id: str | None) -> tuple[str, str]:
-        lead = _winner(self._leads.get(lead_id, [])) if lead_id is not None else None
+        lead = self._leads.get(lead_id) if lead_id is not None else None
         if lead is None:
             return UNKNOWN, UNKNOWN
         return lead.origin, lead.channel
@@ -368,20 +423,6 @@ class Ledger:
         """The contract's own origin and channel, else its lead's, else unknown."""
         lead_origin, lead_channel = self.lead_attribution(lead_id)
         return origin or lead_origin, channel or lead_channel
-
-    def _lead_contributions(self, lead_id: str) -> Iterator[Contribution]:
-        lead = _winner(self._leads.get(lead_id, []))
-        if lead is None:
-            return
-        for segment in segments_of(lead.origin, lead.channel):
-            yield "leads", segment, lead.day, Decimal(1)
-            if lead.estimated_value is not None:
-                yield "lead_value", segment, lead.day, lead.estimated_value
-
-    def _conversion_contributions(self, conversion: ConversionFact) -> Iterator[Contribution]:
-        origin, channel = self.lead_attribution(conversion.lead_id)
-        for segment in segments_of(origin, channel):
-            yield "conversions", segment, conversion.day, Decimal(1)
 
     def contract_values(self, event: ContractSigned) -> tuple[Decimal, Decimal, Decimal]:
         """ACV, TCV and ARR contribution of a contract, in the reporting currency."""
@@ -403,15 +444,8 @@ class Ledger:
         return acv, tcv, arr
 
     def _contract_contributions(self, contract: ContractFact) -> Iterator[Contribution]:
-        day = contract.day
         attribution = self._attribution(contract.lead_id, contract.origin, contract.channel)
-        for segment in segments_of(*attribution):
-            yield "bookings", segment, day, Decimal(1)
-            yield "bookings_acv", segment, day, contract.acv
-            yield "bookings_tcv", segment, day, contract.tcv
-            if contract.kind == "new":
-                yield "new_customers", segment, day, Decimal(1)
-                yield "new_acv", segment, day, contract.acv
+        return _contract_contributions(contract, attribution)
 
     def _spend_contributions(
         self, event: SpendRecorded, day: dt.date, channel: str
@@ -425,16 +459,18 @@ class Ledger:
     # -- the book -----------------------------------------------------------------
 
     def booked_contract(self, contract_id: str) -> BookedContract:
-        return self._booked[contract_id]
+        contract = self._contracts.get(contract_id)
+        if contract is None:
+            raise KeyError(contract_id)
+        return contract.booked()
 
     def booked_contracts(self) -> list[BookedContract]:
-        return [self._booked[contract_id] for contract_id in sorted(self._booked)]
+        """Every contract as booked, by contract id: a scan of the kept contracts."""
+        return [fact.booked() for _, fact in sorted(self._contracts.items())]
 
     def book_entries(self) -> list[BookEntry]:
-        """The book (contracts with their end dates), kept until something changes it."""
-        if self._book is None:
-            self._book = build_book(self.booked_contracts(), self.churns())
-        return self._book
+        """The book (contracts with their end dates): a scan, for checks and reports."""
+        return build_book(self.booked_contracts(), self.churns())
 
     def book_summary(
         self, as_of: dt.date, windows: list[Window], churn_window: Window
@@ -444,7 +480,8 @@ class Ledger:
         return self._timeline.summary(as_of, windows, churn_window)
 
     def churns(self) -> list[Churn]:
-        return [fact.churn for fact in sorted(self._churns, key=_rank)]
+        return [fact.churn for fact in sorted((fact for _, fact in self._churns.items()),
+                                              key=_rank)]  # fmt: skip
 
     def take_delta(self, *, full: bool = False) -> StateDelta:
         """What changed since the last delta (everything, if ``full``), for a stored copy."""
@@ -460,7 +497,7 @@ class Ledger:
                     for day, amount in days.items()
                 },
                 contracts={c.contract_id: c for c in self.booked_contracts()},
-                churns={fact.event_id: fact.churn for fact in self._churns},
+                churns={event_id: fact.churn for event_id, fact in self._churns.items()},
             )
         delta = StateDelta(
             buckets=self.buckets.take_touched(),

@@ -15,7 +15,8 @@ from models.events import RESERVED_LABELS
 from models.policy import BandThresholds, MetricPolicy
 
 ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
-LEDGER_LOG_TABLE = "ledger-log"  # the ledger's table; its changelog is named after it
+LEDGER_STATE_TABLE = "ledger-state"  # the ledger's table; its changelog is named after it
+LEGACY_LOG_TABLE = "ledger-log"  # the table of every accepted event, before 0.5: migrated
 
 
 class Settings(BaseSettings):
@@ -135,4 +136,8 @@ class Settings(BaseSettings):
         return dt.timedelta(seconds=self.max_future_seconds)
 
     def changelog_topic(self) -> str:
-        return f"{self.app_id}-{LEDGER_LOG_TABLE}-changelog"
+        return f"{self.app_id}-{LEDGER_STATE_TABLE}-changelog"
+
+    def legacy_changelog_topic(self) -> str:
+        """The ledger-log changelog an earlier version wrote, migrated once if present."""
+        return f"{self.app_id}-{LEGACY_LOG_TABLE}-changelog"

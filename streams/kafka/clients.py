@@ -104,3 +104,24 @@ async def read_last_batch(
         # anything of the batch a first fetch left out
         found.extend((await consumer.getmany(place, timeout_ms=200)).get(place, []))
         return found
+
+
+async def read_partition(
+    bootstrap: str, topic: str, partition: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of one partition, in offset order; none if the topic does not exist.
+
+    Read up to the reported end, and the last batch directly (Tansu reports the end as
+    that batch's base offset + 1)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await start_client(consumer, bootstrap)
+    try:
+        if topic not in await consumer.topics():
+            return []
+    finally:
+        await consumer.stop()
+    end = await end_offset(bootstrap, topic, partition)
+    found = await read_range(bootstrap, topic, partition, 0, end) if end else []
+    found += await read_last_batch(bootstrap, topic, partition)
+    by_offset = {record.offset: record for record in found}
+    return [by_offset[offset] for offset in sorted(by_offset)]

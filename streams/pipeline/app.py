@@ -1,4 +1,4 @@
-"""The Faust worker, wired: the app, its topics and the ledger-log table, and the stages
+"""The Faust worker, wired: the app, its topics and the ledger-state table, and the stages
 that run on them, each in a module of its own and tested without a broker.
 
 events topic --IntakeStage--> facts topic --LedgerStage--> ledger --Publisher--> sinks
@@ -20,10 +20,10 @@ from sinks.alerts_topic import AlertsTopicSink
 from sinks.base import Sink
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.ingest.http import register_ingest_routes
-from streams.kafka.clients import committed_offset, read_range
+from streams.kafka.clients import committed_offset, read_partition, read_range
 from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
-from streams.pipeline.ledger_stage import LedgerStage
+from streams.pipeline.ledger_stage import LedgerStage, TableRecovery
 from streams.pipeline.log_table import (
     ROCKSDB_OPTIONS,
     FaustLogTable,
@@ -39,7 +39,7 @@ from streams.pipeline.probes import (
 from streams.pipeline.publisher import Publisher
 from streams.pipeline.transport import RevpulseApp
 from streams.pipeline.web import WebPages
-from streams.settings import LEDGER_LOG_TABLE, Settings
+from streams.settings import LEDGER_STATE_TABLE, Settings
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorReg
     # bytes key and value types make faust use the raw codec for the changelog
     table = FaustLogTable(
         app.Table(
-            LEDGER_LOG_TABLE, partitions=1, key_type=bytes, value_type=bytes,
+            LEDGER_STATE_TABLE, partitions=1, key_type=bytes, value_type=bytes,
             options=ROCKSDB_OPTIONS if settings.table_store == "rocksdb" else None,
         )
     )  # fmt: skip
@@ -136,10 +136,15 @@ def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorReg
         read_facts=lambda part, start, end: read_range(
             settings.kafka_bootstrap, settings.facts_topic, part, start, end
         ),
-        recovery_done=lambda: recovery_done(app),
-        changelog_left=lambda: changelog_records_left(app),
-        read_changelog_end=lambda: changelog_end_past_recovery(
-            app, settings.kafka_bootstrap, settings.changelog_topic()
+        recovery=TableRecovery(
+            done=lambda: recovery_done(app),
+            changelog_left=lambda: changelog_records_left(app),
+            read_changelog_end=lambda: changelog_end_past_recovery(
+                app, settings.kafka_bootstrap, settings.changelog_topic()
+            ),
+            read_legacy_log=lambda: read_partition(
+                settings.kafka_bootstrap, settings.legacy_changelog_topic(), 0
+            ),
         ),
     )  # fmt: skip
     facts_tp = TP(settings.facts_topic, 0)

@@ -1,5 +1,6 @@
-"""The ledger stage: applies each facts message to the ledger and logs the events it
-accepted in the ledger-log table; rebuilds the ledger from that table after a recovery.
+"""The ledger stage: applies each facts message to the ledger, whose state lives in the
+ledger-state table (streams.pipeline.state_table), and sends what each chunk changed
+to the table's changelog; loads the ledger from the table after a recovery.
 
 A facts message past the expected offset means the consumer skipped some (Faust can,
 around rebalances): they are read directly first. Reading one twice is harmless.
@@ -9,31 +10,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from faust.types import EventT
 
 from models.band import BAND_NAMES, Band
+from models.keyed import COUNT
+from models.ledger import Ledger
 from sinks.ops_metrics import OpsMetrics
 from streams.pipeline.intake_stage import ARRIVAL_HEADER, SOURCE_HEADER
-from streams.pipeline.ledger_log import BAND_KEY, log_records, next_facts_offset
-from streams.pipeline.owner import BatchResult, LedgerOwner, conflict_reason
+from streams.pipeline.ledger_log import BAND_KEY
+from streams.pipeline.owner import BatchResult, LedgerOwner, RebuildReject, conflict_reason
 from streams.pipeline.ports import LogTable, ReadRange, Topic
+from streams.pipeline.state_table import Record, TableMaps
 
 log = logging.getLogger(__name__)
-# the records of the ledger-log changelog's last batch, read directly
-ReadEnd = Callable[[], Awaitable[Sequence[Any]]]
+# records read directly: the changelog's last batch, or a whole earlier changelog
+ReadRecords = Callable[[], Awaitable[Sequence[Any]]]
 
 
 async def no_records() -> Sequence[Any]:
     return ()
 
 
+@dataclass
+class TableRecovery:
+    """What the stage needs to know of the table's recovery, and to read around it."""
+
+    done: Callable[[], bool]  # Faust's recovery of the table has finished
+    changelog_left: Callable[[], int] = lambda: 0  # records it has yet to read
+    # the records of the changelog's last batch, read directly (Tansu reports a
+    # partition's end as its last batch's base offset + 1, and Faust stops there)
+    read_changelog_end: ReadRecords = no_records
+    # the ledger-log changelog of versions before the ledger-state table, if any
+    read_legacy_log: ReadRecords = no_records
+
+
 RECOVERY_POLL_SECONDS = 0.05
 # events applied before the loop may run other work: ~10 ms of ledger work at most
 APPLY_CHUNK_EVENTS = 100
+# logged batches of the legacy ledger-log applied between two flushes of the state
+LEGACY_BATCHES_PER_FLUSH = 20
 LOGGED_BANDS: dict[bytes, Band] = {name.encode(): name for name in BAND_NAMES}
+NEXT_FACTS_OFFSET = "next_offset"  # in the stage.facts map
+LEGACY_MIGRATED = "legacy_log_migrated"
 
 
 class LedgerStage:
@@ -46,47 +68,41 @@ class LedgerStage:
         late: Topic,
         ops: OpsMetrics,
         read_facts: ReadRange,
-        recovery_done: Callable[[], bool],
-        changelog_left: Callable[[], int] = lambda: 0,
-        read_changelog_end: ReadEnd = no_records,
+        recovery: TableRecovery,
     ) -> None:
         self.owner = owner
         self.table = table
+        self.maps = TableMaps(table)
+        self.facts = self.maps.open("stage.facts", COUNT)  # next offset, migration mark
         self.dead_letters = dead_letters
         self.late = late
         self.ops = ops
         self.read_facts = read_facts
-        self.recovery_done = recovery_done
-        self.changelog_left = changelog_left  # records the table recovery has yet to read
-        self.read_changelog_end = read_changelog_end
+        self.recovery = recovery
         # held while the ledger changes, and while a publication is computed from it
         self.lock = asyncio.Lock()
-        # the facts offset the ledger expects next (after the last one logged)
+        # the facts offset the ledger expects next
         self.expected_offset: int | None = None
-        # a facts message whose changelog records were not all delivered: read it again
+        # a facts message whose changes were not all delivered: read it again
         self.unlogged_offset: int | None = None
-        # (records read, records) while the ledger is rebuilt from the table
-        self.rebuild_progress: tuple[int, int] | None = None
+        self.loading: str | None = None  # what a load of the ledger is doing now
 
     def recovery_problem(self) -> str | None:
         """What the recovery is still doing, for /readyz; None once it is done."""
-        if not self.recovery_done():
-            left = self.changelog_left()
+        if not self.recovery.done():
+            left = self.recovery.changelog_left()
             return "table recovery in progress" + (
                 f": {left:,} changelog records left to read" if left > 0 else ""
             )
-        if (progress := self.rebuild_progress) is not None:
-            done, records = progress
-            return f"rebuilding the ledger from its table: record {done:,} of {records:,}"
-        return None
+        return self.loading
 
     async def run(self, stream: Any) -> AsyncIterator[None]:
-        """The agent: apply each facts message and log the events it accepted.
+        """The agent: apply each facts message and send what it changed.
 
         One message at a time, acked by Faust after it is done: not ``take()`` batches,
         which lost the message after a full batch across a rebalance (bench/soak.py).
-        Nothing is awaited between applying and queueing the record, and Faust flushes
-        queued records before it commits an offset, so no applied event goes unlogged.
+        Every change of a message is delivered to the changelog before the message is
+        done, so no offset is committed past a change the changelog does not hold.
         """
         event: EventT[bytes]
         async for event in stream.events():
@@ -94,70 +110,119 @@ class LedgerStage:
             yield None
 
     async def handle(self, value: bytes, headers: dict[str, bytes], offset: int) -> None:
-        while not self.recovery_done():  # a message read before a rebalance: wait it out
+        while not self.recovery.done():  # a message read before a rebalance: wait it out
             await asyncio.sleep(RECOVERY_POLL_SECONDS)
         async with self.lock:
-            await self.rebuild_if_needed()
+            await self.load_if_needed()
         expected = self.expected_offset
         if expected is not None and offset > expected:
             await self.read_skipped(expected, offset)
         await self.apply_message(value, headers, offset)
         self.expected_offset = max(offset + 1, self.expected_offset or 0)
 
-    async def rebuild_if_needed(self) -> None:
-        """Rebuild the ledger from the table, in a thread so that the loop keeps serving
-        /metrics, /readyz and the intake meanwhile; the caller holds the lock."""
+    async def load_if_needed(self) -> None:
+        """Load the ledger from the table (on a thread, so the loop keeps serving
+        /metrics, /readyz and the intake meanwhile); the caller holds the lock.
+
+        The load reads what the metrics read (buckets, the book timeline's day sums,
+        channels, marks), not the entities: its cost follows the retention and the days
+        that carry an amount, not the number of events ever accepted."""
         if self.owner.ready:
             return
         await self.keep_changelog_end()
-        data = self.table.data
-        # the keys in the order they were written; values read one at a time, so a rebuild
-        # never holds the whole log in memory on top of the store
-        keys = sorted(key for key in data if key != BAND_KEY)
-        band = data.get(BAND_KEY)
-
-        def values() -> Iterator[bytes]:
-            for done, key in enumerate(keys):
-                self.rebuild_progress = (done, len(keys))
-                yield data[key]
-
+        redone = self.maps.discard()  # writes of another time, and the last flush if cut
+        if redone:
+            log.warning("the last flush of the ledger state was cut short: %d of its "
+                        "writes are sent again", redone)  # fmt: skip
+        self.loading = "loading the ledger state from its table"
         try:
-            built = await asyncio.to_thread(self.owner.build_from_log, values())
+            ledger = await asyncio.to_thread(self.owner.load, self.maps)
+            if not self.facts.get(LEGACY_MIGRATED):
+                await self.migrate_legacy_log(ledger)
         finally:
-            self.rebuild_progress = None
-        # installed here, on the loop: a rebuild cancelled by a rebalance installs nothing
-        count = self.owner.install(
-            *built, band=LOGGED_BANDS.get(band) if band is not None else None
-        )
-        self.expected_offset = next_facts_offset(keys)
-        if self.unlogged_offset is not None:  # read that message again, past what it logged
+            self.loading = None
+        band = self.table.data.get(BAND_KEY)
+        count = self.owner.install(ledger, band=LOGGED_BANDS.get(band) if band else None)
+        self.expected_offset = self.facts.get(NEXT_FACTS_OFFSET)
+        if self.unlogged_offset is not None:  # read that message again
             self.expected_offset, self.unlogged_offset = self.unlogged_offset, None
+        await self.send_changes(self.maps.take_records(), self.expected_offset)
         self.ops.ledger_recovered.set(1)
         self.ops.rebuilt_events.set(count)
-        log.info("ledger rebuilt from its changelog: %d accepted events", count)
-        if self.owner.rebuild_rejects:
-            self.drop_rebuild_rejects(keys)
+        log.info("ledger loaded from its table: %d accepted events", count)
         self.report_overflow()
 
-    def forget_unlogged(self, offset: int) -> None:
-        """A changelog record was not delivered: the ledger holds events the log does not.
-        Drop the ledger, so that the next message rebuilds it from the log and reads the
-        facts from ``offset`` on again (the events it did log are duplicates then)."""
+    async def migrate_legacy_log(self, ledger: Ledger) -> None:
+        """Once: the events an earlier version logged in the ledger-log table, applied to
+        the state (each one the state holds already is a duplicate), a few batches per
+        flush; then the migration is marked done. One the ledger cannot hold is
+        dead-lettered."""
+        records = await self.recovery.read_legacy_log()
+        latest: dict[bytes, bytes] = {}  # as compaction keeps them: the last per key
+        for record in records:
+            if record.key is not None and record.key[:1].isdigit() and record.value is not None:
+                latest[record.key] = record.value
+        keys = sorted(latest)  # the order they were applied in
+        if keys:
+            log.warning("migrating the ledger-log changelog of an earlier version: %d "
+                        "records", len(keys))  # fmt: skip
+        rejects: list[RebuildReject] = []
+        for first in range(0, len(keys), LEGACY_BATCHES_PER_FLUSH):
+            self.loading = f"migrating the ledger-log changelog: record {first:,} of {len(keys):,}"
+            part = [latest[key] for key in keys[first : first + LEGACY_BATCHES_PER_FLUSH]]
+            rejects += await asyncio.to_thread(self.owner.restore_log, ledger, part, first)
+            await self.send_changes(self.maps.take_records(), None)
+        if keys:
+            self.facts.put(NEXT_FACTS_OFFSET, max(int(key.partition(b"-")[0]) for key in keys) + 1)
+        self.facts.put(LEGACY_MIGRATED, 1)
+        await self.send_changes(self.maps.take_records(), None)
+        if keys:
+            log.warning("migrated the ledger-log changelog: %d accepted events now in the "
+                        "ledger-state table; the old changelog is no longer read",
+                        ledger.accepted_count)  # fmt: skip
+        self.dead_letter_rejects(rejects)
+
+    async def send_changes(
+        self, taken: tuple[list[Record], list[Record]], offset: int | None
+    ) -> None:
+        """Send the changes a flush took (``maps.take_records()``, under the lock, as the
+        publisher's prune changes the maps from a thread): the write-ahead records first,
+        then one record per changed key once the broker has those, so that a crash in
+        between leaves a complete set of changes to send again (TableMaps.recover)."""
+        wal, records = taken
+        try:
+            for batch in (wal, records):
+                await self.log_all(batch)
+        except Exception:
+            self.forget_unlogged(offset)
+            raise
+        self.maps.settle()
+
+    async def log_all(self, records: list[Record]) -> None:
+        sends = [self.table.log(record.key, record.value) for record in records]
+        for sent in sends:
+            await sent
+
+    def forget_unlogged(self, offset: int | None) -> None:
+        """A changelog record was not delivered: the ledger holds changes the table does
+        not. Drop the ledger, so that the next message loads it from the table and reads
+        the facts from ``offset`` on again."""
         log.error(
-            "the ledger changelog did not take a record of facts offset %d: the ledger "
-            "is rebuilt from its log and that message applied again",
+            "the ledger changelog did not take a change of facts offset %s: the ledger is "
+            "loaded from its table again and that message applied again",
             offset,
         )
         self.owner.drop()
-        self.unlogged_offset = offset
+        if offset is not None:
+            self.unlogged_offset = offset
 
     async def keep_changelog_end(self) -> None:
         """Keep the records of the changelog's last batch the table recovery did not read
         (Tansu reports a partition's end as its last batch's base offset + 1, and Faust's
         recovery stops there); each later record of a key wins, as in a recovery."""
         missing = 0
-        for record in await self.read_changelog_end():
-            if record.key is None or record.value is None:
+        for record in await self.recovery.read_changelog_end():
+            if record.key is None:
                 continue
             if self.table.data.get(record.key) != record.value:
                 missing += 1
@@ -169,28 +234,19 @@ class LedgerStage:
                 missing,
             )
 
-    def drop_rebuild_rejects(self, keys: list[bytes]) -> None:
-        """Dead-letter the logged events the rebuild skipped, and log their records again
-        without them, so the next rebuild neither meets nor dead-letters them again."""
-        rejects = self.owner.rebuild_rejects
-        self.owner.rebuild_rejects = []
-        log.error("the ledger changelog holds %d events the ledger cannot hold: skipped and "
-                  "dead-lettered", len(rejects))  # fmt: skip
-        dropped: dict[int, set[bytes]] = {}
+    def dead_letter_rejects(self, rejects: list[RebuildReject]) -> None:
+        """Dead-letter the logged events a migration skipped."""
+        if not rejects:
+            return
+        log.error("the ledger-log changelog holds %d events the ledger cannot hold: skipped "
+                  "and dead-lettered", len(rejects))  # fmt: skip
         for rejected in rejects:
             self.ops.rejected.labels("ledger").inc()
             log.warning("skipped a logged event: %s", rejected.error)
-            dropped.setdefault(rejected.batch, set()).add(rejected.line)
             reason = f"in the ledger changelog: {rejected.error}"
             self.dead_letters.send_soon(
                 value=rejected.line, headers=[("revpulse-reason", reason.encode())]
             )
-        for index, lines in dropped.items():
-            key = keys[index]
-            kept = b"\n".join(
-                line for line in self.table.data[key].splitlines() if line not in lines
-            )
-            self.table.log(key, kept)
 
     def report_overflow(self) -> None:
         """Each channel past the cap logged once and counted: one line per batch, as a
@@ -203,35 +259,25 @@ class LedgerStage:
                         ", ".join(channels))  # fmt: skip
 
     async def apply_message(self, value: bytes, headers: dict[str, bytes], offset: int) -> int:
-        """Apply one facts message, a chunk at a time, and log the events each chunk
-        accepted as a changelog record of its own.
+        """Apply one facts message, a chunk at a time, and send what each chunk changed.
 
-        Nothing is awaited between applying a chunk and queueing its record; between
-        chunks the loop serves everything else, so a large message never holds it for
-        long. The records of one offset sort in the order they were written, which is
-        the order a rebuild applies them in.
+        Between chunks the loop serves everything else, so a large message never holds
+        it for long. The offset to read from next is part of each chunk's changes: this
+        one until its last chunk, the next one with it.
         """
         result = BatchResult()
         lines = [line for line in value.split(b"\n") if line]
         source = headers.get(SOURCE_HEADER, b"").decode()
-        for start in range(0, len(lines), APPLY_CHUNK_EVENTS):
-            accepted_before = len(result.accepted)
+        starts = range(0, len(lines), APPLY_CHUNK_EVENTS)
+        for start in starts or (0,):
             async with self.lock:  # never while a publication is computed in a thread
                 self.owner.apply_batch(
                     lines[start : start + APPLY_CHUNK_EVENTS], source, into=result
                 )
-                logged = [
-                    self.table.log(key, record)
-                    for key, record in log_records(offset, result.accepted[accepted_before:])
-                ]
-            try:
-                for sent in logged:  # delivered before the next record: one record per
-                    await sent  # changelog batch (Tansu reports a batch's base offset as its end)
-            except Exception:
-                self.forget_unlogged(offset)
-                raise
-            if not logged:
-                await asyncio.sleep(0)
+                done = start + APPLY_CHUNK_EVENTS >= len(lines)
+                self.facts.put(NEXT_FACTS_OFFSET, offset + 1 if done else offset)
+                taken = self.maps.take_records()
+            await self.send_changes(taken, offset)
         if arrivals := headers.get(ARRIVAL_HEADER):
             self.owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
         self.report_overflow()

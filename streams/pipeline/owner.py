@@ -1,4 +1,4 @@
-"""The ledger's owner on this worker: rebuilds it, feeds it batches, makes publications.
+"""The ledger's owner on this worker: loads it, feeds it batches, makes publications.
 
 No Faust here: the agents call this, so it is tested without a broker.
 """
@@ -16,6 +16,7 @@ from typing import Literal
 from models.band import Band, next_band
 from models.errors import FieldProblem, InvalidEventError
 from models.events import Event, parse_canonical_event
+from models.keyed import StateMaps
 from models.ledger import Ledger, Outcome
 from models.policy import MetricPolicy
 from models.publication import BandChange, Publication
@@ -38,9 +39,9 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class RebuildReject:
-    """A logged event the ledger cannot hold, skipped by a rebuild."""
+    """A logged event the ledger cannot hold, skipped when the log was read."""
 
-    batch: int  # position of its logged batch in the order given to rebuild()
+    batch: int  # position of its logged batch in the order given
     line: bytes
     error: InvalidEventError
 
@@ -84,8 +85,6 @@ class LedgerOwner:
         self.publish_share = publish_share
         self._last_compute_seconds = 0.0
         self._last_compute_end = -math.inf
-        # logged events the last rebuild skipped, for the app to dead-letter
-        self.rebuild_rejects: list[RebuildReject] = []
         self._overflow_reported: set[str] = set()
 
     @property
@@ -98,21 +97,20 @@ class LedgerOwner:
         self.band = None
         self.arrivals_seconds.clear()
 
-    def rebuild(self, logged_batches: Iterable[bytes], band: Band | None = None) -> int:
-        """A fresh ledger from the changelog: each value is NDJSON of accepted events.
+    def load(self, maps: StateMaps) -> Ledger:
+        """The ledger whose state ``maps`` hold; changes nothing here, so it may run on a
+        thread while the loop goes on."""
+        return Ledger(self.policy, self.sources, maps)
 
-        ``band`` is the last band delivered before, so a change across a restart or a
-        hand-over is still an alert. A logged event the ledger cannot hold (logged by an
-        older version, before the contract bounded it) is skipped and kept in
-        ``rebuild_rejects``, so a worker upgraded over such a changelog recovers."""
-        return self.install(*self.build_from_log(logged_batches), band=band)
-
-    def build_from_log(self, logged_batches: Iterable[bytes]) -> tuple[Ledger, list[RebuildReject]]:
-        """The ledger the logged batches make, and the events it skipped; changes nothing
-        here, so it may run on a thread while the loop goes on."""
-        ledger = Ledger(self.policy, self.sources)
+    def restore_log(
+        self, ledger: Ledger, logged_batches: Iterable[bytes], first_batch: int = 0
+    ) -> list[RebuildReject]:
+        """Apply events logged before (NDJSON batches, as the ledger-log table of earlier
+        versions kept them) with no lateness check: each one already accepted is a
+        duplicate. A logged event the ledger cannot hold (logged by an older version,
+        before the contract bounded it) is skipped and returned."""
         rejects: list[RebuildReject] = []
-        for index, batch in enumerate(logged_batches):
+        for index, batch in enumerate(logged_batches, start=first_batch):
             for line in batch.splitlines():
                 if not line.strip():
                     continue
@@ -123,14 +121,12 @@ class LedgerOwner:
                 except Exception as error:  # anything else: skipped all the same
                     log.exception("restoring a logged event failed")
                     rejects.append(RebuildReject(index, line, unexpected(error)))
-        return ledger, rejects
+        return rejects
 
-    def install(
-        self, ledger: Ledger, rejects: list[RebuildReject], band: Band | None = None
-    ) -> int:
-        """Take ``ledger`` (from :meth:`build_from_log`) as this worker's ledger."""
+    def install(self, ledger: Ledger, band: Band | None = None) -> int:
+        """Take ``ledger`` as this worker's ledger. ``band`` is the last band delivered
+        before, so a change across a restart or a hand-over is still an alert."""
         self.band = band
-        self.rebuild_rejects = rejects
         self.ledger = ledger
         self.dirty = True
         self.needs_full_state = True
@@ -140,7 +136,7 @@ class LedgerOwner:
         self, values: list[bytes], source: str = "", into: BatchResult | None = None
     ) -> BatchResult:
         """Apply canonical events read from one input ``source`` (partition)."""
-        assert self.ledger is not None, "rebuild() first"
+        assert self.ledger is not None, "install() first"
         result = BatchResult() if into is None else into
         for value in values:
             try:
@@ -167,8 +163,7 @@ class LedgerOwner:
         return result
 
     def new_overflowed_channels(self) -> list[str]:
-        """Channels newly counted under the overflow label, each once per process (a
-        rebuild maps them again)."""
+        """Channels newly counted under the overflow label, each once per process."""
         if self.ledger is None:
             return []
         fresh = []

@@ -63,9 +63,9 @@ class Publisher:
         if not owns:
             await self.not_the_owner()
             return
-        if not self.owner.ready and self.ledger.recovery_done():
+        if not self.owner.ready and self.ledger.recovery.done():
             async with self.ledger.lock:
-                await self.ledger.rebuild_if_needed()
+                await self.ledger.load_if_needed()
         if not self.owner.ready:
             return
         started = time.perf_counter()

@@ -342,3 +342,26 @@ class TableMaps:
             self.raw_pending[key] = value
             return True
         return opened.pend_data(map_key.decode(), value)
+
+
+def table_from_changelog(
+    records: Iterable[tuple[bytes | None, bytes | None]],
+) -> dict[bytes, bytes]:
+    """What a table read from these changelog records holds, as a worker loading it sees
+    it: the last value of each key (None deletes), and the writes of the latest complete
+    wal over them (a flush cut short is sent again by the next owner)."""
+    table: dict[bytes, bytes] = {}
+    for key, value in records:
+        if key is None:
+            continue
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    found = find_wal((key, value) for key, value in table.items() if key.startswith(WAL_PREFIX))
+    for key, value in found.writes or ():
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    return table

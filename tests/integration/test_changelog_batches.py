@@ -10,34 +10,46 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from models.events import event_to_json, parse_event
+from models.events import parse_event
+from models.ledger import Ledger
 from streams.kafka.clients import end_offset
 from streams.kafka.topics import ensure_topics
-from streams.pipeline.ledger_log import log_records
+from streams.pipeline.state_table import TableMaps
 from streams.settings import Settings
 from tests.integration.scenario import SCENARIO
 from tests.integration.test_end_to_end import prometheus_values
 from tests.integration.workers import WorkerHandle, isolated_settings, start_worker, wait_for
+from tests.unit.pipeline_fakes import FakeTable
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def canonical(index: int) -> bytes:
-    return event_to_json(parse_event(SCENARIO[index])).encode()
+class StateWriter:
+    """A ledger on TableMaps, as a worker keeps it, whose flushes are sent here."""
+
+    def __init__(self, settings: Settings) -> None:
+        sources = tuple(str(partition) for partition in range(settings.partitions))
+        self.maps = TableMaps(FakeTable())
+        self.ledger = Ledger(settings.policy(), sources, self.maps)
+
+    def flush_of(self, events: list[int]) -> list[tuple[bytes, bytes | None]]:
+        for index in events:
+            self.ledger.apply(parse_event(SCENARIO[index]), "0")
+        wal, records = self.maps.take_records()
+        self.maps.settle()
+        return [(record.key, record.value) for record in wal + records]
 
 
-async def log_in_one_batch(settings: Settings, first_offset: int, events: list[int]) -> int:
-    """One changelog record per event, all sent in one producer batch; the reported end."""
+async def log_in_one_batch(settings: Settings, records: list[tuple[bytes, bytes | None]]) -> int:
+    """The records, all sent in one producer batch; the end the broker reports."""
     await ensure_topics(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=200)
     await producer.start()
     try:
-        sent = []
-        for step, index in enumerate(events):
-            [(key, value)] = log_records(first_offset + step, [canonical(index)])
-            sent.append(
-                await producer.send(settings.changelog_topic(), key=key, value=value, partition=0)
-            )
+        sent = [
+            await producer.send(settings.changelog_topic(), key=key, value=value, partition=0)
+            for key, value in records
+        ]
         offsets = [(await delivery).offset for delivery in sent]
     finally:
         await producer.stop()
@@ -54,14 +66,16 @@ def test_a_changelog_ending_in_a_multi_record_batch_is_read_in_full(
     kafka: str, redis_url: str, tmp_path: Path
 ) -> None:
     settings = isolated_settings(kafka, redis_url)
-    asyncio.run(log_in_one_batch(settings, 0, [0, 1, 2]))
+    writer = StateWriter(settings)
+    asyncio.run(log_in_one_batch(settings, writer.flush_of([0, 1, 2])))
     worker = start_worker(settings, tmp_path, name="worker")  # fresh: reads the changelog
     try:
         wait_for(lambda: ledger_events(worker) == 3, what="all 3 logged events")
     finally:
         worker.kill()
 
-    asyncio.run(log_in_one_batch(settings, 3, [3, 4, 5]))  # more, past its local store
+    # more, past its local store
+    asyncio.run(log_in_one_batch(settings, writer.flush_of([3, 4, 5])))
     worker = start_worker(settings, tmp_path, name="worker")  # the same data directory
     try:
         wait_for(lambda: ledger_events(worker) == 6, what="all 6 logged events")

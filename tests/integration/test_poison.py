@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from models.events import event_to_json, parse_event
 from streams.kafka.topics import ensure_topics
@@ -130,8 +131,10 @@ def test_poison_between_valid_events_is_dead_lettered_and_nothing_is_lost(
 def test_a_worker_over_a_poisoned_changelog_recovers_and_dead_letters_once(
     kafka: str, redis_url: str, tmp_path: Path
 ) -> None:
-    """A changelog record logged by an older version holds an event the ledger cannot
-    hold: the rebuild skips it, dead-letters it, and logs the record again without it."""
+    """The ledger-log changelog an earlier version wrote holds an event the ledger cannot
+    hold: the one-time migration into the ledger-state table skips it and dead-letters
+    it; the next owner loads the migrated state and neither migrates nor dead-letters
+    again."""
     settings = isolated_settings(kafka, redis_url, partitions=1)
     good = event_to_json(parse_event(SCENARIO[0])).encode()  # e1, a lead
     contract = json.loads(event_to_json(parse_event(SCENARIO[6])))  # e7, a contract
@@ -140,12 +143,18 @@ def test_a_worker_over_a_poisoned_changelog_recovers_and_dead_letters_once(
 
     async def log_poison() -> None:
         await ensure_topics(settings)
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(settings.legacy_changelog_topic(), 1, 1)])
+        finally:
+            await admin.close()
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
         await producer.start()
         try:
             key = f"{0:020d}-{uuid.uuid4().hex}-{0:05d}".encode()
             await producer.send_and_wait(
-                settings.changelog_topic(), key=key, value=b"\n".join([good, poisoned]),
+                settings.legacy_changelog_topic(), key=key, value=b"\n".join([good, poisoned]),
                 partition=0,
             )  # fmt: skip
         finally:
@@ -170,13 +179,14 @@ def test_a_worker_over_a_poisoned_changelog_recovers_and_dead_letters_once(
     finally:
         worker.stop()
 
-    # the next owner rebuilds from the cleaned record: nothing to skip, nothing sent again
+    # the next owner, on a data directory of its own, reads the migrated state
     second = start_worker(settings, tmp_path, name="second")
     try:
         wait_for(
             lambda: sample(second.metrics_text(), "revpulse_ledger_rebuilt_events") == 1,
-            what="the second rebuild",
+            what="the second load",
         )
+        assert "migrating the ledger-log changelog" not in second.log_tail(400)
         assert sample(second.metrics_text(), "revpulse_events_rejected_total", reason="ledger") in (
             None,
             0,

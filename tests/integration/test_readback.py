@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from models.events import event_to_json
+from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
 from models.series import compute_points
 from sinks.readback import points_as_of
@@ -23,7 +24,7 @@ T0 = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 async def test_points_as_of_any_day_are_the_ledger_s_own(redis_url: str) -> None:
     keys = RedisKeys(f"rp-readback-{uuid.uuid4().hex[:8]}")
     owner = LedgerOwner(MetricPolicy(), "event", "30d")
-    owner.rebuild([])
+    owner.install(owner.load(MemoryMaps()))
     events = [
         lead("e1", "L1", "2026-03-01"),
         spend("e2", "ads", "1200.00", "2026-03-01"),

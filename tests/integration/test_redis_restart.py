@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from models.events import event_to_json
+from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
 from models.series import compute_points
 from sinks.errors import SinkUnavailableError
@@ -51,7 +52,7 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def ledger_owner() -> LedgerOwner:
     built = LedgerOwner(MetricPolicy(), "event", "30d")
-    built.rebuild([])
+    built.install(built.load(MemoryMaps()))
     events = [
         lead("e1", "L1", "2026-03-01"),
         lead("e2", "L2", "2026-03-02", channel="organic"),

@@ -3,7 +3,7 @@ was sent, and a dict-backed ledger-log table. Everything else in the tests is re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,21 +67,35 @@ class FakeTopic:
 
 @dataclass
 class FakeTable:
-    """The ledger-log table: its data, and every record sent to its changelog."""
+    """The ledger-state table: its data, and every record sent to its changelog; the
+    next ``failures`` records sent are lost."""
 
     data: dict[bytes, bytes] = field(default_factory=dict)
-    changelog: list[tuple[bytes, bytes]] = field(default_factory=list)
+    changelog: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     kept_offsets: list[int] = field(default_factory=list)  # what keep() was given
+    failures: int = 0
 
-    def log(self, key: bytes, value: bytes) -> Awaitable[Any]:
+    def log(self, key: bytes, value: bytes | None) -> Awaitable[Any]:
         """Delivered at once, so kept at once (as the Faust table does on delivery)."""
+        if self.failures:
+            self.failures -= 1
+            return Lost()
         self.changelog.append((key, value))
-        self.data[key] = value
+        self._put(key, value)
         return Delivered()
 
-    def keep(self, key: bytes, value: bytes, offset: int) -> None:
-        self.data[key] = value
+    def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
+        self._put(key, value)
         self.kept_offsets.append(offset)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return iter([(k, v) for k, v in sorted(self.data.items()) if k.startswith(prefix)])
+
+    def _put(self, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from models.events import event_to_json
+from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
 from models.publication import Publication
 from streams.pipeline.owner import LedgerOwner
@@ -31,7 +32,7 @@ def _value(publication: Publication, metric: str, window: str = "point") -> Deci
 
 def owner(clock: str = "wall") -> LedgerOwner:
     built = LedgerOwner(MetricPolicy(), clock, "30d")  # type: ignore[arg-type]
-    built.rebuild([])
+    built.install(built.load(MemoryMaps()))
     return built
 
 
@@ -108,7 +109,8 @@ def test_band_changes_with_hysteresis(
     subject = owner("event")
     for index, acv in enumerate(acv_values):
         # replace the only marketing contract: a new ledger per value keeps the mean exact
-        subject.rebuild([], band=subject.band)  # the band carries over, as from the log
+        # the band carries over, as from the table
+        subject.install(subject.load(MemoryMaps()), band=subject.band)
         day = f"2026-03-{index + 1:02d}"
         subject.apply_batch(_json(
             lead(f"l{index}", f"L{index}", day),
@@ -125,7 +127,7 @@ def test_publications_yield_to_the_agents_when_computing_is_slow(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     subject = LedgerOwner(MetricPolicy(), "event", "30d", publish_share=0.5)  # type: ignore[arg-type]
-    subject.rebuild([], band=subject.band)
+    subject.install(subject.load(MemoryMaps()), band=subject.band)
     # (check, start, end) readings; the first publication takes 2 s
     readings = iter([0.0, 0.0, 2.0, 3.0, 5.0, 5.0, 6.0])
     monkeypatch.setattr("streams.pipeline.owner.time.monotonic", lambda: next(readings))
@@ -145,7 +147,7 @@ def test_an_undelivered_band_change_is_carried_to_the_next_publication() -> None
     subject.apply_batch(strong)
     assert subject.publication(T0) is not None  # strong, no change yet
     subject.published()
-    subject.rebuild([], band=subject.band)
+    subject.install(subject.load(MemoryMaps()), band=subject.band)
     subject.apply_batch(_json(
         lead("l1", "L1", "2026-03-02"),
         contract("c1", "C1", "2026-03-02", lead_id="L1", recurring_value="100000"),
@@ -163,7 +165,8 @@ def test_an_undelivered_band_change_is_carried_to_the_next_publication() -> None
 
 def test_the_band_from_before_a_restart_makes_a_change_an_alert() -> None:
     subject = LedgerOwner(MetricPolicy(), "event", "30d")  # type: ignore[arg-type]
-    subject.rebuild([], band="strong")  # the band the previous owner delivered
+    # the band the previous owner delivered
+    subject.install(subject.load(MemoryMaps()), band="strong")
     subject.apply_batch(_json(
         lead("l1", "L1", "2026-03-02"),
         contract("c1", "C1", "2026-03-02", lead_id="L1", recurring_value="100000"),

@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 from models.events import event_to_json
+from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
 from models.publication import BandChange
 from streams.pipeline.owner import LedgerOwner
@@ -17,7 +18,7 @@ NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # the event clock ignores it
 
 def new_owner() -> LedgerOwner:
     owner = LedgerOwner(MetricPolicy(), "event", "30d")  # 1,000,000 / 500,000, 2 %
-    owner.rebuild([])
+    owner.install(owner.load(MemoryMaps()))
     return owner
 
 
@@ -81,6 +82,6 @@ def test_a_restart_starts_without_a_band_and_makes_no_change_event() -> None:
     sign(owner, 2, 200_000)
     owner.drop()  # the ledger partition moved; a new owner rebuilds
     assert owner.band is None
-    owner.rebuild([])
+    owner.install(owner.load(MemoryMaps()))
     band, change = sign(owner, 3, 100_000)
     assert (band, change) == ("under", None)

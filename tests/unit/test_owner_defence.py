@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from models.events import event_to_json
+from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
 from streams.pipeline.owner import LedgerOwner, conflict_reason
 from tests.unit.builders import contract, lead
@@ -22,7 +23,7 @@ def _line(event: object) -> bytes:
 
 def _owner(clock: str = "wall", policy: MetricPolicy | None = None) -> LedgerOwner:
     built = LedgerOwner(policy or MetricPolicy(), clock, "30d")  # type: ignore[arg-type]
-    built.rebuild([])
+    built.install(built.load(MemoryMaps()))
     return built
 
 
@@ -123,7 +124,7 @@ def test_an_event_the_ledger_cannot_hold_is_invalid_and_changes_nothing(
     assert again.duplicates == [] and len(again.invalid) == 1
 
 
-def test_a_rebuild_skips_poisoned_changelog_records_and_says_which() -> None:
+def test_restoring_a_log_skips_poisoned_records_and_says_which() -> None:
     good_1 = _line(contract("c1", "C1", "2026-03-05"))
     far_start = _poisoned(_line(contract("c2", "C2", "2026-03-06", account_id="A2")),
                           start_date="9999-12-31")  # fmt: skip
@@ -131,9 +132,12 @@ def test_a_rebuild_skips_poisoned_changelog_records_and_says_which() -> None:
                      recurring_value="10000000000000000000000")  # fmt: skip
     good_2 = _line(lead("l1", "L1", "2026-03-08"))
     subject = LedgerOwner(MetricPolicy(), "event", "30d")
-    count = subject.rebuild([b"\n".join([good_1, far_start]), b"\n".join([huge, good_2])])
-    assert count == 2
-    assert [(r.batch, r.line) for r in subject.rebuild_rejects] == [(0, far_start), (1, huge)]
+    ledger = subject.load(MemoryMaps())
+    rejects = subject.restore_log(
+        ledger, [b"\n".join([good_1, far_start]), b"\n".join([huge, good_2])], first_batch=3
+    )
+    assert subject.install(ledger) == 2
+    assert [(r.batch, r.line) for r in rejects] == [(3, far_start), (4, huge)]
     assert _value(subject, "bookings_acv") == Decimal(12000)
     assert _value(subject, "leads") == Decimal(1)
 
@@ -147,7 +151,9 @@ def test_overflowed_channels_are_reported_once_each() -> None:
             _line(lead("l10", "L10", "2026-03-02", channel="ch4"))]  # fmt: skip
     subject.apply_batch(more)
     assert subject.new_overflowed_channels() == ["ch4"]
-    # a rebuild maps them again; this process has reported them already
-    subject.rebuild([b"\n".join(first + more)])
+    # a ledger loaded again maps them again; this process has reported them already
+    ledger = subject.load(MemoryMaps())
+    subject.restore_log(ledger, [b"\n".join(first + more)])
+    subject.install(ledger)
     assert subject.new_overflowed_channels() == []
     assert _value(subject, "leads") == Decimal(6)

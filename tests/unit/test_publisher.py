@@ -21,7 +21,7 @@ from sinks.memory import MemorySink
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.pipeline.health import PublishHealth
 from streams.pipeline.ledger_log import BAND_KEY
-from streams.pipeline.ledger_stage import LedgerStage
+from streams.pipeline.ledger_stage import LedgerStage, TableRecovery
 from streams.pipeline.owner import LedgerOwner
 from streams.pipeline.publisher import Publisher
 from tests.unit.builders import contract
@@ -53,7 +53,7 @@ class Harness:
         self.ops: OpsMetrics = build_ops_metrics(CollectorRegistry())
         self.ledger = LedgerStage(
             owner=self.owner, table=self.table, dead_letters=FakeTopic(), late=FakeTopic(),
-            ops=self.ops, read_facts=FakeReader(), recovery_done=lambda: True,
+            ops=self.ops, read_facts=FakeReader(), recovery=TableRecovery(done=lambda: True),
         )  # fmt: skip
         self.memory = MemorySink()
         self.alerts_topic = FakeTopic(failures=alert_failures)

@@ -467,7 +467,7 @@ def faust_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
 
 
 @pytest.mark.parametrize("faust_table", ["rocksdb", "memory"], indirect=True)
-def test_faust_log_table_keeps_deletes_and_scans_a_prefix(faust_table: Any) -> None:
+async def test_faust_log_table_keeps_deletes_and_scans_a_prefix(faust_table: Any) -> None:
     logged = FaustLogTable(faust_table)
     changelog: Changelog = faust_table.changelog_topic
     for key in (b"a\x00x", b"a\x00y", b"ab\x00z", b"b\x00w"):
@@ -504,7 +504,7 @@ class ChangelogEvent:
 
 
 @pytest.mark.parametrize("faust_table", ["rocksdb", "memory"], indirect=True)
-def test_faust_recovery_applies_a_changelog_tombstone_as_a_delete(faust_table: Any) -> None:
+async def test_faust_recovery_applies_a_changelog_tombstone_as_a_delete(faust_table: Any) -> None:
     """What the table recovery does with the changelog's records: a record without a
     value deletes its key (faust.stores.rocksdb.Store.apply_changelog_batch)."""
     logged = FaustLogTable(faust_table)
@@ -519,7 +519,7 @@ def test_faust_recovery_applies_a_changelog_tombstone_as_a_delete(faust_table: A
 
 
 @pytest.mark.parametrize("faust_table", ["rocksdb"], indirect=True)
-def test_table_maps_on_a_rocksdb_table(faust_table: Any) -> None:
+async def test_table_maps_on_a_rocksdb_table(faust_table: Any) -> None:
     logged = FaustLogTable(faust_table)
     changelog: Changelog = faust_table.changelog_topic
     maps = TableMaps(logged)

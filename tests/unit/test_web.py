@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
 from sinks.ops_metrics import build_ops_metrics
 from streams.pipeline.app import build_pipeline
@@ -45,7 +46,7 @@ class Harness:
 
 async def test_ready_when_every_part_is() -> None:
     harness = Harness()
-    harness.owner.rebuild([])
+    harness.owner.install(harness.owner.load(MemoryMaps()))
     status, body = await harness.pages.readyz()
     assert status == 200
     assert body == {
