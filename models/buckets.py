@@ -52,6 +52,7 @@ class DailyBuckets:
         # per bucket, the same amounts by day number: what window sums are read from
         self._sums: dict[BucketKey, DaySums[Decimal]] = {}
         self._stored = stored
+        self._stored_keys: dict[tuple[BucketKey, dt.date], str] = {}  # made once per day
         if stored is not None:
             for text, amount in stored.items():
                 key, day = _from_stored_key(text)
@@ -75,10 +76,14 @@ class DailyBuckets:
         else:
             days[day] = total
         if self._stored is not None:
+            name = self._stored_keys.get((key, day))
+            if name is None:
+                name = self._stored_keys[(key, day)] = stored_key(key, day)
             if total == 0:
-                self._stored.delete(stored_key(key, day))
+                self._stored.delete(name)
+                del self._stored_keys[(key, day)]
             else:
-                self._stored.put(stored_key(key, day), total)
+                self._stored.put(name, total)
 
     def total(self, metric: str, segment: Segment, window: Window) -> Decimal:
         """The sum over the window's days: two prefix sums over day numbers."""
@@ -103,6 +108,7 @@ class DailyBuckets:
                 self._touched.add((key, day))
                 if self._stored is not None:
                     self._stored.delete(stored_key(key, day))
+                    self._stored_keys.pop((key, day), None)
 
     def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
         """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""

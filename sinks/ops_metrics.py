@@ -79,7 +79,7 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ),
         ledger_recovered=Gauge(
             "revpulse_ledger_recovered",
-            "1 once this worker rebuilt the ledger from its changelog",
+            "1 once this worker loaded the ledger from its state table",
             registry=registry,
         ),
         ledger_owner=Gauge(
@@ -140,7 +140,7 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ),
         rebuilt_events=Gauge(
             "revpulse_ledger_rebuilt_events",
-            "Accepted events the ledger was rebuilt from at its last recovery",
+            "Accepted events the ledger held when it was last loaded from its state table",
             registry=registry,
         ),
         ledger_events=Gauge(

@@ -16,7 +16,8 @@ from models.policy import BandThresholds, MetricPolicy
 
 ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
 LEDGER_STATE_TABLE = "ledger-state"  # the ledger's table; its changelog is named after it
-LEGACY_LOG_TABLE = "ledger-log"  # the table of every accepted event, before 0.5: migrated
+# the table of every accepted event in earlier versions: migrated once
+LEGACY_LOG_TABLE = "ledger-log"
 
 
 class Settings(BaseSettings):

@@ -23,7 +23,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from sinks.redis_keys import RedisKeys
     from sinks.redis_sink import RedisSink
     from streams.ingest.http import check_secrets
-    from streams.kafka.clients import read_last_batch
+    from streams.kafka.clients import read_last_batch, topic_exists
     from streams.kafka.topics import ensure_topics
     from streams.pipeline.app import build_pipeline
     from streams.pipeline.local_state import check_local_state, hold_data_dir
@@ -44,12 +44,14 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         ),
         PrometheusSink(registry, settings.reporting_currency),
     ]
-    pipeline = build_pipeline(settings, sinks, registry)
+    legacy = asyncio.run(topic_exists(settings.kafka_bootstrap, settings.legacy_changelog_topic()))
+    pipeline = build_pipeline(settings, sinks, registry, legacy_changelog=legacy)
     changelog = TP(settings.changelog_topic(), 0)
     # the end from the last batch itself: Tansu reports its base offset + 1
     last_batch = asyncio.run(read_last_batch(settings.kafka_bootstrap, changelog.topic, 0))
     end = last_batch[-1].offset + 1 if last_batch else 0
-    position = check_local_state(pipeline.log_table.data, changelog, end)
+    reported_end = last_batch[0].offset + 1 if last_batch else 0
+    position = check_local_state(pipeline.log_table.data, changelog, end, reported_end)
     pipeline.ops.changelog_tail.set(position.tail_records)
     try:
         return run_worker(pipeline.app, settings)

@@ -106,6 +106,15 @@ async def read_last_batch(
         return found
 
 
+async def topic_exists(bootstrap: str, topic: str) -> bool:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await start_client(consumer, bootstrap)
+    try:
+        return topic in await consumer.topics()
+    finally:
+        await consumer.stop()
+
+
 async def read_partition(
     bootstrap: str, topic: str, partition: int
 ) -> list[ConsumerRecord[bytes, bytes]]:
@@ -113,13 +122,8 @@ async def read_partition(
 
     Read up to the reported end, and the last batch directly (Tansu reports the end as
     that batch's base offset + 1)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await start_client(consumer, bootstrap)
-    try:
-        if topic not in await consumer.topics():
-            return []
-    finally:
-        await consumer.stop()
+    if not await topic_exists(bootstrap, topic):
+        return []
     end = await end_offset(bootstrap, topic, partition)
     found = await read_range(bootstrap, topic, partition, 0, end) if end else []
     found += await read_last_batch(bootstrap, topic, partition)

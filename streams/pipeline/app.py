@@ -23,7 +23,7 @@ from streams.ingest.http import register_ingest_routes
 from streams.kafka.clients import committed_offset, read_partition, read_range
 from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
-from streams.pipeline.ledger_stage import LedgerStage, TableRecovery
+from streams.pipeline.ledger_stage import LedgerStage, TableRecovery, no_records
 from streams.pipeline.log_table import (
     ROCKSDB_OPTIONS,
     FaustLogTable,
@@ -112,7 +112,31 @@ def intake_stage(settings: Settings, topics: Topics, ops: OpsMetrics) -> IntakeS
     )  # fmt: skip
 
 
-def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorRegistry) -> Pipeline:
+def table_recovery(app: faust.App, settings: Settings, legacy_changelog: bool) -> TableRecovery:
+    kafka = settings.kafka_bootstrap
+    return TableRecovery(
+        done=lambda: recovery_done(app),
+        changelog_left=lambda: changelog_records_left(app),
+        read_changelog_end=lambda: changelog_end_past_recovery(
+            app, kafka, settings.changelog_topic()
+        ),
+        read_legacy_log=(
+            (lambda: read_partition(kafka, settings.legacy_changelog_topic(), 0))
+            if legacy_changelog
+            else no_records
+        ),
+    )
+
+
+def build_pipeline(
+    settings: Settings,
+    sinks: list[Sink],
+    registry: CollectorRegistry,
+    *,
+    legacy_changelog: bool = False,
+) -> Pipeline:
+    """``legacy_changelog``: the ledger-log changelog of an earlier version exists, and is
+    migrated into the ledger-state table at the first load that has not done so."""
     app = faust_app(settings)
     ops = build_ops_metrics(registry)
     register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
@@ -136,16 +160,7 @@ def build_pipeline(settings: Settings, sinks: list[Sink], registry: CollectorReg
         read_facts=lambda part, start, end: read_range(
             settings.kafka_bootstrap, settings.facts_topic, part, start, end
         ),
-        recovery=TableRecovery(
-            done=lambda: recovery_done(app),
-            changelog_left=lambda: changelog_records_left(app),
-            read_changelog_end=lambda: changelog_end_past_recovery(
-                app, settings.kafka_bootstrap, settings.changelog_topic()
-            ),
-            read_legacy_log=lambda: read_partition(
-                settings.kafka_bootstrap, settings.legacy_changelog_topic(), 0
-            ),
-        ),
+        recovery=table_recovery(app, settings, legacy_changelog),
     )  # fmt: skip
     facts_tp = TP(settings.facts_topic, 0)
     publisher = Publisher(

@@ -192,16 +192,11 @@ class LedgerStage:
         wal, records = taken
         try:
             for batch in (wal, records):
-                await self.log_all(batch)
+                await self.table.send(batch)
         except Exception:
             self.forget_unlogged(offset)
             raise
         self.maps.settle()
-
-    async def log_all(self, records: list[Record]) -> None:
-        sends = [self.table.log(record.key, record.value) for record in records]
-        for sent in sends:
-            await sent
 
     def forget_unlogged(self, offset: int | None) -> None:
         """A changelog record was not delivered: the ledger holds changes the table does

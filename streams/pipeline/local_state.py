@@ -67,9 +67,16 @@ class LocalPosition:
         return self.end_offset - self.persisted_offset - 1
 
 
-def check_local_state(store: Any, tp: TP, end_offset: int) -> LocalPosition:
+def check_local_state(
+    store: Any, tp: TP, end_offset: int, reported_end: int | None = None
+) -> LocalPosition:
     """Compare the table ``store`` with its changelog; discard it if the broker lost what
-    it was read from. A store that keeps nothing locally (memory) has no offset."""
+    it was read from. A store that keeps nothing locally (memory) has no offset.
+
+    ``reported_end``: the end the broker reports, if it differs from the true end (Tansu
+    reports the last batch's base offset + 1). Faust's recovery refuses a persisted
+    offset past it, so the store's offset is set back to it; the load reads the last
+    batch directly, so nothing is missed."""
     position = LocalPosition(store.persisted_offset(tp), end_offset)
     if position.lost_by_broker:
         log.warning(
@@ -79,6 +86,18 @@ def check_local_state(store: Any, tp: TP, end_offset: int) -> LocalPosition:
             tp.topic, position.persisted_offset, end_offset,
         )  # fmt: skip
         store.reset_state()
+    elif (
+        position.persisted_offset is not None
+        and reported_end is not None
+        and position.persisted_offset >= reported_end
+    ):
+        log.info(
+            "the local table store holds changelog %s up to offset %d, inside its last "
+            "batch, which the broker reports as ending at %d: its offset is set back to %d "
+            "and that batch read again directly",
+            tp.topic, position.persisted_offset, reported_end, reported_end - 1,
+        )  # fmt: skip
+        store.set_persisted_offset(tp, reported_end - 1)
     elif position.persisted_offset is not None:
         log.info(
             "the local table store holds changelog %s up to offset %d of %d: recovery "

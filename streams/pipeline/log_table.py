@@ -36,6 +36,22 @@ class FaustLogTable:
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._sending = asyncio.Lock()  # one send() at a time
+
+    async def send(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Deliver ``records`` in order, the last one in a producer batch of its own.
+
+        Tansu reports a partition's end as its last batch's base offset + 1, and Faust's
+        recovery refuses a local offset past that end (ConsistencyError): so the
+        changelog's last batch must never hold more than one record. Sends go one
+        call at a time, and each call's last record waits for the others."""
+        if not records:
+            return
+        async with self._sending:
+            *first, (last_key, last_value) = records
+            for sent in [self.log(key, value) for key, value in first]:
+                await sent
+            await self.log(last_key, last_value)
 
     @property
     def data(self) -> Mapping[bytes, bytes]:
@@ -62,6 +78,15 @@ class FaustLogTable:
         changelog = TP(self.table.changelog_topic.get_topic_name(), 0)
         if offset > (store.persisted_offset(changelog) or -1):
             store.set_persisted_offset(changelog, offset)
+
+    def get(self, key: bytes) -> bytes | None:
+        store = self.table.data
+        partition_db = getattr(store, "_db_for_partition", None)
+        if partition_db is None:  # the memory store
+            return store.get(key)  # type: ignore[no-any-return]
+        # straight from the one partition's database: Faust's own read looks up the
+        # current event's partition and keeps an index of keys under a lock
+        return partition_db(0).get(key)  # type: ignore[no-any-return]
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         store = self.table.data

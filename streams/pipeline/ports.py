@@ -33,7 +33,7 @@ class Topic(Protocol):
 
 
 class LogTable(Protocol):
-    """The ledger-log table: its local data, and the one way to change it."""
+    """The ledger-state table: its local data, and the one way to change it."""
 
     @property
     def data(self) -> Mapping[bytes, bytes]: ...
@@ -44,9 +44,19 @@ class LogTable(Protocol):
         resolves then (and raises if the broker never took it)."""
         ...
 
+    async def send(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """:meth:`log` each record, in order, and wait until the broker has them all;
+        the last one alone in its producer batch. Raises if one was never taken."""
+        ...
+
     def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
         """Keep a record read from the changelog at ``offset`` as the recovery would
         (a value of None deletes the key)."""
+        ...
+
+    def get(self, key: bytes) -> bytes | None:
+        """The local value of ``key`` (None: no such key): what ``data.get`` gives, read
+        directly from the store."""
         ...
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:

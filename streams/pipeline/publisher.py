@@ -131,7 +131,7 @@ class Publisher:
             band := publication.band.encode()
         ):
             # kept with the ledger, so the next owner knows the band it takes over
-            await self.table.log(BAND_KEY, band)
+            await self.table.send([(BAND_KEY, band)])
         if publication.band_change is not None:
             self.ops.band_changes.labels(publication.band_change.current).inc()
 

@@ -194,7 +194,7 @@ class TableMap(Generic[V]):
         if write is None:
             write = self.in_flight.get(key)
         if write is None:
-            data = self.table.data.get(self.key_bytes(key))
+            data = self.table.get(self.key_bytes(key))
             return None if data is None else self.codec.decode(data)
         return None if write is DELETED else write
 

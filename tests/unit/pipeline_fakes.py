@@ -84,9 +84,16 @@ class FakeTable:
         self._put(key, value)
         return Delivered()
 
+    async def send(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        for sent in [self.log(key, value) for key, value in records]:
+            await sent
+
     def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
         self._put(key, value)
         self.kept_offsets.append(offset)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return iter([(k, v) for k, v in sorted(self.data.items()) if k.startswith(prefix)])

@@ -34,6 +34,10 @@ class Store(dict[bytes, bytes]):
         self.clear()
         self.resets += 1
 
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        assert tp == CHANGELOG
+        self.offset = offset
+
 
 def test_a_store_behind_the_changelog_is_kept_and_reads_the_tail() -> None:
     store = Store(offset=41)
@@ -50,6 +54,20 @@ def test_a_store_past_the_changelog_end_is_discarded() -> None:
         position = check_local_state(store, CHANGELOG, end_offset=end)
         assert position.lost_by_broker and position.tail_records == end
         assert store.resets == 1 and store == {}
+
+
+def test_a_store_inside_the_last_batch_is_set_back_to_the_reported_end() -> None:
+    """Tansu reports the end as the last batch's base offset + 1 (here 45 + 1, the true
+    end 50); Faust refuses a persisted offset past it, so the store's is set back to 45,
+    and kept with what it holds."""
+    for offset in (45, 49):
+        store = Store(offset=offset)
+        position = check_local_state(store, CHANGELOG, end_offset=50, reported_end=46)
+        assert not position.lost_by_broker
+        assert store.offset == 45 and store.resets == 0 and store == {b"k": b"v"}
+    store = Store(offset=44)  # before the last batch: as it was
+    check_local_state(store, CHANGELOG, end_offset=50, reported_end=46)
+    assert store.offset == 44
 
 
 def test_no_local_store_reads_the_whole_changelog() -> None:

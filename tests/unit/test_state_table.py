@@ -4,6 +4,7 @@ per-key records; and FaustLogTable's tombstones and scans on Faust's own stores.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -59,6 +60,9 @@ class FakeLogTable:
 
     def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
         self._apply(key, value)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         found = [(key, value) for key, value in self.data.items() if key.startswith(prefix)]
@@ -543,3 +547,21 @@ async def test_table_maps_on_a_rocksdb_table(faust_table: Any) -> None:
     restarted = TableMaps(logged)
     assert restarted.recover() == 0
     assert restarted.open("ledger.amounts", MONEY).get("c") == Decimal("3.30")
+
+
+@pytest.mark.parametrize("faust_table", ["memory"], indirect=True)
+async def test_a_send_puts_its_last_record_in_a_batch_of_its_own(faust_table: Any) -> None:
+    """Tansu's reported end is its last batch's base + 1: the last record of a send goes
+    out only once the broker has the others, so it is never batched with them."""
+    logged = FaustLogTable(faust_table)
+    changelog: Changelog = faust_table.changelog_topic
+    sending = asyncio.ensure_future(logged.send([(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]))
+    await asyncio.sleep(0.01)
+    assert [future.message.key for future in changelog.sent] == [b"a", b"b"]
+    changelog.deliver()
+    await asyncio.sleep(0.01)
+    assert [future.message.key for future in changelog.sent] == [b"a", b"b", b"c"]
+    assert not sending.done()
+    changelog.deliver()
+    await asyncio.wait_for(sending, 1)
+    assert logged.get(b"c") == b"3"
