@@ -254,25 +254,26 @@ class LedgerStage:
                         ", ".join(channels))  # fmt: skip
 
     async def apply_message(self, value: bytes, headers: dict[str, bytes], offset: int) -> int:
-        """Apply one facts message, a chunk at a time, and send what each chunk changed.
+        """Apply one facts message, a chunk at a time, then send what it changed.
 
         Between chunks the loop serves everything else, so a large message never holds
-        it for long. The offset to read from next is part of each chunk's changes: this
-        one until its last chunk, the next one with it.
+        it for long. The changes of the whole message go out in one flush, coalesced per
+        key (a key changed by many of its events is one record), with the offset to read
+        from next among them.
         """
         result = BatchResult()
         lines = [line for line in value.split(b"\n") if line]
         source = headers.get(SOURCE_HEADER, b"").decode()
-        starts = range(0, len(lines), APPLY_CHUNK_EVENTS)
-        for start in starts or (0,):
+        for start in range(0, len(lines), APPLY_CHUNK_EVENTS):
             async with self.lock:  # never while a publication is computed in a thread
                 self.owner.apply_batch(
                     lines[start : start + APPLY_CHUNK_EVENTS], source, into=result
                 )
-                done = start + APPLY_CHUNK_EVENTS >= len(lines)
-                self.facts.put(NEXT_FACTS_OFFSET, offset + 1 if done else offset)
-                taken = self.maps.take_records()
-            await self.send_changes(taken, offset)
+            await asyncio.sleep(0)
+        async with self.lock:
+            self.facts.put(NEXT_FACTS_OFFSET, offset + 1)
+            taken = self.maps.take_records()
+        await self.send_changes(taken, offset)
         if arrivals := headers.get(ARRIVAL_HEADER):
             self.owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))
         self.report_overflow()
