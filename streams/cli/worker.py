@@ -23,10 +23,10 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from sinks.redis_keys import RedisKeys
     from sinks.redis_sink import RedisSink
     from streams.ingest.http import check_secrets
-    from streams.kafka.clients import read_last_batch, topic_exists
+    from streams.kafka.clients import topic_exists
     from streams.kafka.topics import ensure_topics
     from streams.pipeline.app import build_pipeline
-    from streams.pipeline.local_state import check_local_state, hold_data_dir
+    from streams.pipeline.local_state import hold_data_dir, ready_local_state
     from streams.pipeline.runner import run_worker
 
     check_secrets(settings)  # refuse to start before touching Kafka
@@ -47,12 +47,11 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     legacy = asyncio.run(topic_exists(settings.kafka_bootstrap, settings.legacy_changelog_topic()))
     pipeline = build_pipeline(settings, sinks, registry, legacy_changelog=legacy)
     changelog = TP(settings.changelog_topic(), 0)
-    # the end from the last batch itself: Tansu reports its base offset + 1
-    last_batch = asyncio.run(read_last_batch(settings.kafka_bootstrap, changelog.topic, 0))
-    end = last_batch[-1].offset + 1 if last_batch else 0
-    reported_end = last_batch[0].offset + 1 if last_batch else 0
-    position = check_local_state(pipeline.log_table.data, changelog, end, reported_end)
-    pipeline.ops.changelog_tail.set(position.tail_records)
+    tail = ready_local_state(
+        pipeline.log_table, settings.kafka_bootstrap, changelog,
+        on_disk=settings.table_store == "rocksdb",
+    )  # fmt: skip
+    pipeline.ops.changelog_tail.set(tail)
     try:
         return run_worker(pipeline.app, settings)
     finally:

@@ -115,6 +115,23 @@ async def topic_exists(bootstrap: str, topic: str) -> bool:
         await consumer.stop()
 
 
+async def partition_batches(
+    bootstrap: str, topic: str, partition: int, end: int
+) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+    """The records of one partition from its start to before ``end`` (the true end,
+    from :func:`read_last_batch`), as fetched: a list per fetch. Records written after
+    are not waited for."""
+    if end <= 0:
+        return
+    async with partition_reader(bootstrap, topic, partition) as (consumer, place):
+        consumer.seek(place, 0)
+        while await consumer.position(place) < end:
+            fetched = (await consumer.getmany(place, timeout_ms=1000)).get(place, [])
+            kept = [record for record in fetched if record.offset < end]
+            if kept:
+                yield kept
+
+
 async def read_partition(
     bootstrap: str, topic: str, partition: int
 ) -> list[ConsumerRecord[bytes, bytes]]:

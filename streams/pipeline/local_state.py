@@ -8,9 +8,11 @@ then read nothing and keep what the lost broker held (faust-streaming issue 158)
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +20,8 @@ from typing import IO, Any
 from faust.types import TP
 
 from streams.errors import StackError
+from streams.kafka.clients import partition_batches, read_last_batch
+from streams.pipeline.log_table import FaustLogTable
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "worker.lock"
@@ -105,3 +109,48 @@ def check_local_state(
             tp.topic, position.persisted_offset, end_offset, position.tail_records,
         )  # fmt: skip
     return position
+
+
+async def prime_local_store(
+    table: FaustLogTable, bootstrap: str, tp: TP, end: int, reported_end: int
+) -> int:
+    """Read the whole changelog into an empty local store before Faust starts; returns
+    the records read.
+
+    Faust's own recovery of a fresh store from a changelog of hundreds of thousands of
+    records on the embedded broker stopped receiving records part way (bench.scale at
+    100,000 events: 591,163 records, nothing received after 80 s); a plain consumer
+    reads a million in seconds. It reads up to ``end`` (the true end, at start); the
+    persisted offset is set to the reported end - 1 (the most Faust accepts on Tansu),
+    so Faust's recovery reads what was written since (and the rest of the last batch
+    again: the same values in the same order)."""
+    read = 0
+    async for records in partition_batches(bootstrap, tp.topic, tp.partition, end):
+        for record in records:
+            if record.key is not None:
+                table.put_read(record.key, record.value)
+        read += len(records)
+    if read:
+        table.table.data.set_persisted_offset(tp, reported_end - 1)
+    return read
+
+
+def ready_local_state(table: FaustLogTable, bootstrap: str, changelog: TP, *, on_disk: bool) -> int:
+    """Before Faust starts: the local store checked against the changelog (and set back
+    or started afresh, see :func:`check_local_state`), and an empty one on disk filled
+    from the changelog. Returns the changelog records read on top of the store.
+
+    Not a coroutine: Faust's store must be made outside any event loop but its own."""
+    store = table.data
+    # the end from the last batch itself: Tansu reports its base offset + 1
+    last_batch = asyncio.run(read_last_batch(bootstrap, changelog.topic, changelog.partition))
+    end = last_batch[-1].offset + 1 if last_batch else 0
+    reported_end = last_batch[0].offset + 1 if last_batch else 0
+    position = check_local_state(store, changelog, end, reported_end)
+    if not (on_disk and end and (position.persisted_offset is None or position.lost_by_broker)):
+        return position.tail_records
+    started = time.monotonic()
+    read = asyncio.run(prime_local_store(table, bootstrap, changelog, end, reported_end))
+    log.info("read %d changelog records into the empty local table store in %.1f s",
+             read, time.monotonic() - started)  # fmt: skip
+    return read

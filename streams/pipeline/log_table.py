@@ -79,6 +79,11 @@ class FaustLogTable:
         if offset > (store.persisted_offset(changelog) or -1):
             store.set_persisted_offset(changelog, offset)
 
+    def put_read(self, key: bytes, value: bytes | None) -> None:
+        """Keep a record read from the changelog directly (None deletes), leaving the
+        persisted offset to the caller."""
+        self._put(key, value)
+
     def get(self, key: bytes) -> bytes | None:
         store = self.table.data
         partition_db = getattr(store, "_db_for_partition", None)

@@ -71,6 +71,7 @@ def test_a_changelog_ending_in_a_multi_record_batch_is_read_in_full(
     worker = start_worker(settings, tmp_path, name="worker")  # fresh: reads the changelog
     try:
         wait_for(lambda: ledger_events(worker) == 3, what="all 3 logged events")
+        assert "changelog records into the empty local table store" in worker.log_tail(400)
     finally:
         worker.kill()
 
