@@ -90,16 +90,26 @@ class Outcome:
     late: set[str] = field(default_factory=set)
 
 
+async def read_state_table(settings: Settings) -> tuple[int, dict[bytes, bytes]]:
+    """The ledger-state changelog's record count, and what a table read from it holds."""
+    records = await read_topic(settings.kafka_bootstrap, settings.changelog_topic())
+    return len(records), table_from_changelog((record.key, record.value) for record in records)
+
+
+def accepted_count(table: dict[bytes, bytes]) -> int:
+    """The ledger's own count of the events it applied."""
+    counted = table.get(LEDGER_COUNTS + b"accepted")
+    return 0 if counted is None else COUNT.decode(counted)
+
+
 async def read_outcome(settings: Settings) -> Outcome:
     outcome = Outcome()
     bootstrap = settings.kafka_bootstrap
-    changelog = await read_topic(bootstrap, settings.changelog_topic())
-    table = table_from_changelog((record.key, record.value) for record in changelog)
+    _records, table = await read_state_table(settings)
     for key, digest in table.items():
         if key.startswith(APPLIED_IDS):
             outcome.applied[key.removeprefix(APPLIED_IDS).decode()] = digest
-    counted = table.get(LEDGER_COUNTS + b"accepted")
-    outcome.accepted_count = 0 if counted is None else COUNT.decode(counted)
+    outcome.accepted_count = accepted_count(table)
     for record in await read_topic(bootstrap, settings.dead_letter_topic):
         headers = {name: value.decode(errors="replace") for name, value in record.headers or []}
         source = None

@@ -24,20 +24,18 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from bench.chaos_audit import APPLIED_IDS, LEDGER_COUNTS, read_topic
+from bench.chaos_audit import APPLIED_IDS, accepted_count, read_state_table
 from bench.oracle import compute_oracle
 from bench.pipeline import WorkerProcess, counters
 from bench.throughput import Stack, bench_overrides, note
 from bench.workload import Record, Workload
 from models.errors import RevpulseError
 from models.events import Event, parse_event_bytes
-from models.keyed import COUNT
 from models.series import MetricPoint
 from sinks.readback import points_as_of, read_current
 from sinks.redis_keys import RedisKeys
 from streams.devstack.stack import children_stopped_on_exit, free_port
 from streams.kafka.topics import ensure_topics
-from streams.pipeline.state_table import table_from_changelog
 from streams.settings import Settings
 
 DESCRIPTION = """\
@@ -187,14 +185,12 @@ async def state_figures(settings: Settings) -> dict[str, int]:
     """What the ledger-state changelog holds now: its records, the keys a table read from
     it holds, the event ids applied, and the ledger's own count of applied events (the
     two differ only if an event was applied twice)."""
-    records = await read_topic(settings.kafka_bootstrap, settings.changelog_topic())
-    table = table_from_changelog((record.key, record.value) for record in records)
-    counted = table.get(LEDGER_COUNTS + b"accepted")
+    records, table = await read_state_table(settings)
     return {
-        "changelog_records": len(records),
+        "changelog_records": records,
         "state_keys": len(table),
         "applied_ids": sum(1 for key in table if key.startswith(APPLIED_IDS)),
-        "accepted_count": 0 if counted is None else COUNT.decode(counted),
+        "accepted_count": accepted_count(table),
     }
 
 

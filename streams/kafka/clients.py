@@ -137,12 +137,13 @@ async def read_partition(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of one partition, in offset order; none if the topic does not exist.
 
-    Read up to the reported end, and the last batch directly (Tansu reports the end as
-    that batch's base offset + 1)."""
+    The end is the last batch's own (Tansu reports that batch's base offset + 1)."""
     if not await topic_exists(bootstrap, topic):
         return []
-    end = await end_offset(bootstrap, topic, partition)
-    found = await read_range(bootstrap, topic, partition, 0, end) if end else []
-    found += await read_last_batch(bootstrap, topic, partition)
-    by_offset = {record.offset: record for record in found}
-    return [by_offset[offset] for offset in sorted(by_offset)]
+    last_batch = await read_last_batch(bootstrap, topic, partition)
+    end = last_batch[-1].offset + 1 if last_batch else 0
+    return [
+        record
+        async for records in partition_batches(bootstrap, topic, partition, end)
+        for record in records
+    ]

@@ -21,7 +21,7 @@ from models.keyed import COUNT
 from models.ledger import Ledger
 from sinks.ops_metrics import OpsMetrics
 from streams.pipeline.intake_stage import ARRIVAL_HEADER, SOURCE_HEADER
-from streams.pipeline.ledger_log import BAND_KEY
+from streams.pipeline.ledger_log import BAND_KEY, next_facts_offset
 from streams.pipeline.owner import BatchResult, LedgerOwner, RebuildReject, conflict_reason
 from streams.pipeline.ports import LogTable, ReadRange, Topic
 from streams.pipeline.state_table import Record, TableMaps
@@ -172,8 +172,8 @@ class LedgerStage:
             part = [latest[key] for key in keys[first : first + LEGACY_BATCHES_PER_FLUSH]]
             rejects += await asyncio.to_thread(self.owner.restore_log, ledger, part, first)
             await self.send_changes(self.maps.take_records(), None)
-        if keys:
-            self.facts.put(NEXT_FACTS_OFFSET, max(int(key.partition(b"-")[0]) for key in keys) + 1)
+        if (next_offset := next_facts_offset(keys)) is not None:
+            self.facts.put(NEXT_FACTS_OFFSET, next_offset)
         self.facts.put(LEGACY_MIGRATED, 1)
         await self.send_changes(self.maps.take_records(), None)
         if keys:

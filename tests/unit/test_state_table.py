@@ -299,14 +299,20 @@ def test_recovery_after_a_crash_between_the_wal_and_the_per_key_records() -> Non
     assert restarted.next_sequence == 3  # after the two flushes' 0 and 1
 
 
-def test_recovery_pends_writes_of_maps_opened_after_it() -> None:
-    table = FakeLogTable()
+def crashed_after_the_wal(table: FakeLogTable) -> None:
+    """A flush of ``c: a = 1`` whose wal was delivered, and the worker died before its
+    per-key records were sent."""
     maps = TableMaps(table)
     maps.open("c", COUNT).put("a", 1)
     wal, _ = maps.take_records()
     log_all(table, wal)
     table.deliver()
     table.crash()
+
+
+def test_recovery_pends_writes_of_maps_opened_after_it() -> None:
+    table = FakeLogTable()
+    crashed_after_the_wal(table)
     restarted = TableMaps(table)
     assert restarted.recover() == 1 and restarted.pending_count == 1
     assert restarted.open("c", COUNT).get("a") == 1
@@ -316,12 +322,7 @@ def test_recovery_pends_writes_of_maps_opened_after_it() -> None:
 
 def test_recovery_never_replaces_a_later_pending_write() -> None:
     table = FakeLogTable()
-    maps = TableMaps(table)
-    maps.open("c", COUNT).put("a", 1)
-    wal, _ = maps.take_records()
-    log_all(table, wal)
-    table.deliver()
-    table.crash()
+    crashed_after_the_wal(table)
     restarted = TableMaps(table)
     restarted.open("c", COUNT).put("a", 5)
     assert restarted.recover() == 0
