@@ -30,12 +30,12 @@ def segments_of(origin: str | None, channel: str | None) -> list[Segment]:
     return found
 
 
-def stored_key(key: BucketKey, day: dt.date) -> str:
-    """A bucket day's key in a stored map: the bucket's names as a JSON list, and the day."""
-    return json.dumps([*key, day.toordinal()], separators=(",", ":"))
+# one stored day: every bucket's amount on it, sorted: ((metric, dimension, value), amount)
+DayAmounts = tuple[tuple[BucketKey, Decimal], ...]
 
 
-def _from_stored_key(text: str) -> tuple[BucketKey, dt.date]:
+def _legacy_key(text: str) -> tuple[BucketKey, dt.date]:
+    """A bucket day's key as the first state-table release stored it, one per bucket."""
     metric, dimension, value, ordinal = json.loads(text)
     return (metric, dimension, value), dt.date.fromordinal(ordinal)
 
@@ -43,21 +43,35 @@ def _from_stored_key(text: str) -> tuple[BucketKey, dt.date]:
 class DailyBuckets:
     """Sums per (metric, segment, day). Adding a negative amount restates a day.
 
-    ``stored``: a map that keeps every bucket day's amount (models.keyed), written as
-    they change; buckets made on a map that holds amounts start from them."""
+    ``stored``: a map that keeps each day's amounts as one entry (keyed by the day's
+    ordinal), written by :meth:`store_changes`; buckets made on a map that holds days
+    start from them. ``legacy``: a map of one entry per bucket day (the first release
+    of the stored state); what it holds is moved into ``stored`` and deleted from it.
+    """
 
-    def __init__(self, stored: KeyedMap[Decimal] | None = None) -> None:
+    def __init__(
+        self,
+        stored: KeyedMap[DayAmounts] | None = None,
+        legacy: KeyedMap[Decimal] | None = None,
+    ) -> None:
         self._days: dict[BucketKey, dict[dt.date, Decimal]] = defaultdict(dict)
         self._touched: set[tuple[BucketKey, dt.date]] = set()
+        self._unstored: set[dt.date] = set()  # days changed since store_changes
         # per bucket, the same amounts by day number: what window sums are read from
         self._sums: dict[BucketKey, DaySums[Decimal]] = {}
         self._stored = stored
-        self._stored_keys: dict[tuple[BucketKey, dt.date], str] = {}  # made once per day
         if stored is not None:
-            for text, amount in stored.items():
-                key, day = _from_stored_key(text)
-                self._days[key][day] = amount
-                self._sums_of(key).add(day.toordinal(), amount)
+            for text, amounts in stored.items():
+                day = dt.date.fromordinal(int(text))
+                for key, amount in amounts:
+                    self._days[key][day] = amount
+                    self._sums_of(key).add(day.toordinal(), amount)
+        if legacy is not None:
+            for text, amount in list(legacy.items()):
+                key, day = _legacy_key(text)
+                self.add(key[0], (key[1], key[2]), day, amount)
+                legacy.delete(text)
+            self._touched.clear()  # nothing changed that a stored copy does not hold
 
     def _sums_of(self, key: BucketKey) -> DaySums[Decimal]:
         sums = self._sums.get(key)
@@ -69,21 +83,29 @@ class DailyBuckets:
         key: BucketKey = (metric, *segment)
         days = self._days[key]
         self._touched.add((key, day))
+        self._unstored.add(day)
         self._sums_of(key).add(day.toordinal(), amount)
         total = MONEY_CONTEXT.add(days.get(day, _ZERO), amount)
         if total == 0:
             days.pop(day, None)
         else:
             days[day] = total
-        if self._stored is not None:
-            name = self._stored_keys.get((key, day))
-            if name is None:
-                name = self._stored_keys[(key, day)] = stored_key(key, day)
-            if total == 0:
-                self._stored.delete(name)
-                del self._stored_keys[(key, day)]
+
+    def store_changes(self) -> None:
+        """Write every day changed since the last call to the stored map, one entry
+        per day (a day with no amount left is deleted)."""
+        if self._stored is None:
+            self._unstored.clear()
+            return
+        for day in self._unstored:
+            amounts = tuple(
+                sorted((key, days[day]) for key, days in self._days.items() if day in days)
+            )
+            if amounts:
+                self._stored.put(str(day.toordinal()), amounts)
             else:
-                self._stored.put(name, total)
+                self._stored.delete(str(day.toordinal()))
+        self._unstored.clear()
 
     def total(self, metric: str, segment: Segment, window: Window) -> Decimal:
         """The sum over the window's days: two prefix sums over day numbers."""
@@ -106,9 +128,7 @@ class DailyBuckets:
             for day in [day for day in days if day < before_day]:
                 self._sums[key].add(day.toordinal(), days.pop(day).copy_negate())
                 self._touched.add((key, day))
-                if self._stored is not None:
-                    self._stored.delete(stored_key(key, day))
-                    self._stored_keys.pop((key, day), None)
+                self._unstored.add(day)
 
     def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
         """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""

@@ -41,7 +41,7 @@ from models.events import (
 )
 from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
 from models.keyed import COUNT, MONEY, TEXTS, KeyedMap, MemoryMaps, StateMaps
-from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, DIGEST, INSTANT, LEAD
+from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, DAY_AMOUNTS, DIGEST, INSTANT, LEAD
 from models.limits import MAX_INSTANT, MIN_INSTANT
 from models.policy import MetricPolicy
 from models.state import StateDelta
@@ -158,7 +158,10 @@ class Ledger:
         self._marks = maps.open("ledger.marks", INSTANT)  # watermark, per-source marks
         self._counts = maps.open("ledger.counts", COUNT)
         self._admitted = maps.open("ledger.channels", TEXTS)
-        self.buckets = DailyBuckets(maps.open("ledger.buckets", MONEY))
+        # per day, every bucket's amount on it (one entry per bucket day before)
+        self.buckets = DailyBuckets(
+            maps.open("ledger.bucket_days", DAY_AMOUNTS), legacy=maps.open("ledger.buckets", MONEY)
+        )
         self._timeline = BookTimeline(maps=maps)  # what publishing reads: no scan of the book
         self._channels = ChannelAdmission.for_policy(policy, self._admitted.get("admitted") or ())
         self.watermark: dt.datetime | None = self._marks.get("watermark")  # the clock
@@ -507,6 +510,11 @@ class Ledger:
         self._touched_contracts.clear()
         self._new_churns.clear()
         return delta
+
+    def store_changes(self) -> None:
+        """Write what is kept in memory between flushes (each changed bucket day) to the
+        maps: before they are flushed, or before another ledger is made on them."""
+        self.buckets.store_changes()
 
     def prune(self, today: dt.date) -> None:
         """Drop daily buckets past the retention."""

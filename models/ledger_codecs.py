@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from models.book import Churn
+from models.buckets import DayAmounts
 from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact
 from models.keyed import (
     Codec,
@@ -85,3 +86,15 @@ CONTRACT: Codec[ContractFact] = json_codec(_contract_plain, _contract_from)
 CHURN: Codec[ChurnFact] = json_codec(_churn_plain, _churn_from)
 DIGEST: Codec[bytes] = Codec(bytes, bytes)
 INSTANT: Codec[dt.datetime] = json_codec(instant_plain, instant_from_plain)
+
+
+def _day_amounts_plain(amounts: DayAmounts) -> list[Any]:
+    return [[*key, money_plain(amount)] for key, amount in amounts]
+
+
+def _day_amounts_from(plain: list[Any]) -> DayAmounts:
+    return tuple(((metric, dimension, value), Decimal(amount))
+                 for metric, dimension, value, amount in plain)  # fmt: skip
+
+
+DAY_AMOUNTS: Codec[DayAmounts] = json_codec(_day_amounts_plain, _day_amounts_from)

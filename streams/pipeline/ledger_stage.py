@@ -146,7 +146,7 @@ class LedgerStage:
         self.expected_offset = self.facts.get(NEXT_FACTS_OFFSET)
         if self.unlogged_offset is not None:  # read that message again
             self.expected_offset, self.unlogged_offset = self.unlogged_offset, None
-        await self.send_changes(self.maps.take_records(), self.expected_offset)
+        await self.send_changes(self.take_changes(ledger), self.expected_offset)
         self.ops.ledger_recovered.set(1)
         self.ops.rebuilt_events.set(count)
         log.info("ledger loaded from its table: %d accepted events", count)
@@ -171,16 +171,23 @@ class LedgerStage:
             self.loading = f"migrating the ledger-log changelog: record {first:,} of {len(keys):,}"
             part = [latest[key] for key in keys[first : first + LEGACY_BATCHES_PER_FLUSH]]
             rejects += await asyncio.to_thread(self.owner.restore_log, ledger, part, first)
-            await self.send_changes(self.maps.take_records(), None)
+            await self.send_changes(self.take_changes(ledger), None)
         if (next_offset := next_facts_offset(keys)) is not None:
             self.facts.put(NEXT_FACTS_OFFSET, next_offset)
         self.facts.put(LEGACY_MIGRATED, 1)
-        await self.send_changes(self.maps.take_records(), None)
+        await self.send_changes(self.take_changes(ledger), None)
         if keys:
             log.warning("migrated the ledger-log changelog: %d accepted events now in the "
                         "ledger-state table; the old changelog is no longer read",
                         ledger.accepted_count)  # fmt: skip
         self.dead_letter_rejects(rejects)
+
+    def take_changes(self, ledger: Ledger | None) -> tuple[list[Record], list[Record]]:
+        """What changed since the last flush, as records (the caller holds the lock):
+        the ledger first writes what it keeps in memory between flushes."""
+        if ledger is not None:
+            ledger.store_changes()
+        return self.maps.take_records()
 
     async def send_changes(
         self, taken: tuple[list[Record], list[Record]], offset: int | None
@@ -272,7 +279,7 @@ class LedgerStage:
             await asyncio.sleep(0)
         async with self.lock:
             self.facts.put(NEXT_FACTS_OFFSET, offset + 1)
-            taken = self.maps.take_records()
+            taken = self.take_changes(self.owner.ledger)
         await self.send_changes(taken, offset)
         if arrivals := headers.get(ARRIVAL_HEADER):
             self.owner.arrivals_seconds.extend(int(ms) / 1000 for ms in arrivals.split(b","))

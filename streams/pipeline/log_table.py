@@ -1,8 +1,9 @@
-"""The ledger-log table on Faust: where it is stored, how big its store may grow in
-memory, and how a record reaches it.
+"""The ledger's tables on Faust: where they are stored, how big their store may grow in
+memory, and how a record reaches them.
 
-A record is kept locally only once the changelog has it, in the send's callback and
-before Faust moves the table's persisted offset past it. A worker killed in between
+A record is kept locally only once the changelog has it: a producer batch is written
+to the store when the broker has taken it, and only then is the table's persisted
+offset moved past it. A worker killed in between
 reads that record again from the changelog on restart (same key, same value); a
 record the broker never took is never kept, so the local store never holds what a
 fresh worker reading the changelog would not. A record without a value (a tombstone)
@@ -12,12 +13,16 @@ deletes its key the same way, as Faust's recovery does when it reads one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import rocksdict
 from aiokafka import ConsumerRecord
-from faust.types import TP, FutureMessage
+from aiokafka.errors import KafkaError
+from faust.types import TP
 
+from models.errors import RevpulseError
 from streams.kafka.clients import read_last_batch
 
 MIB = 1024 * 1024
@@ -31,46 +36,93 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 }
 
 
-class FaustLogTable:
-    """A Faust table as the stages' LogTable: raw bytes, one changelog partition."""
+class LogTableError(RevpulseError):
+    """The changelog did not take a batch of the table's records."""
 
-    def __init__(self, table: Any) -> None:
+
+@dataclass
+class _Batch:
+    builder: Any  # aiokafka's BatchBuilder
+    records: list[tuple[bytes, bytes | None]]
+
+
+def _batches(
+    client: Any, first: Sequence[tuple[bytes, bytes | None]], last: tuple[bytes, bytes | None]
+) -> Iterator[_Batch]:
+    """``first`` in batches as full as the producer allows, then ``last`` alone."""
+    batch = _Batch(client.create_batch(), [])
+    for key, value in first:
+        if batch.builder.append(key=key, value=value, timestamp=None) is None:  # full
+            yield batch
+            batch = _Batch(client.create_batch(), [])
+            batch.builder.append(key=key, value=value, timestamp=None)  # a first always fits
+        batch.records.append((key, value))
+    if batch.records:
+        yield batch
+    alone = _Batch(client.create_batch(), [last])
+    alone.builder.append(key=last[0], value=last[1], timestamp=None)
+    yield alone
+
+
+class FaustLogTable:
+    """A Faust table as the stages' LogTable: raw bytes, one changelog partition.
+
+    Records go to the changelog in producer batches built here, straight on the
+    aiokafka producer Faust started: a flush is thousands of small records, and
+    Faust's own send path costs a future, a callback and a buffer round per record."""
+
+    def __init__(self, table: Any, producer: Callable[[], Any] | None = None) -> None:
+        """``producer``: gives the started aiokafka producer (Faust's own by default)."""
         self.table = table
+        self._producer = producer or (lambda: table.app.producer._ensure_producer())
         self._sending = asyncio.Lock()  # one send() at a time
 
     async def send(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
-        """Deliver ``records`` in order, the last one in a producer batch of its own.
+        """Deliver ``records`` in order, the last one in a producer batch of its own,
+        keeping each batch locally once the broker has it.
 
         Tansu reports a partition's end as its last batch's base offset + 1, and Faust's
         recovery refuses a local offset past that end (ConsistencyError): so the
-        changelog's last batch must never hold more than one record. Sends go one
-        call at a time, and each call's last record waits for the others."""
+        changelog's last batch must never hold more than one record. Sends go one call
+        at a time, and a batch is sent once the one before it was delivered."""
         if not records:
             return
         async with self._sending:
-            *first, (last_key, last_value) = records
-            for sent in [self.log(key, value) for key, value in first]:
-                await sent
-            await self.log(last_key, last_value)
+            client = self._producer()
+            topic = self.table.changelog_topic.get_topic_name()
+            for batch in _batches(client, records[:-1], records[-1]):
+                try:
+                    delivery = await client.send_batch(batch.builder, topic, partition=0)
+                    delivered = await delivery
+                except KafkaError as error:
+                    raise LogTableError(
+                        f"the changelog {topic} did not take a batch: {error!r}"
+                    ) from error
+                self._keep_batch(batch.records, TP(topic, 0), delivered.offset)
+
+    def _keep_batch(
+        self, records: Sequence[tuple[bytes, bytes | None]], changelog: TP, first_offset: int
+    ) -> None:
+        """Records the changelog holds from ``first_offset`` on, kept locally: first the
+        records, then the persisted offset, which must never pass a missing record."""
+        store = self.table.data
+        partition_db = getattr(store, "_db_for_partition", None)
+        if partition_db is None:  # the memory store
+            for key, value in records:
+                self._put(key, value)
+            return
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in records:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        partition_db(0).write(batch)
+        store.set_persisted_offset(changelog, first_offset + len(records) - 1)
 
     @property
     def data(self) -> Mapping[bytes, bytes]:
         return self.table.data  # type: ignore[no-any-return]
-
-    def log(self, key: bytes, value: bytes | None) -> asyncio.Future[Any]:
-        def keep(sent: FutureMessage) -> None:
-            self._put(key, value)  # first: the offset must never pass a missing record
-            self.table._on_changelog_sent(sent)  # Faust's own: moves the persisted offset
-
-        return self.table.changelog_topic.send_soon(  # type: ignore[no-any-return]
-            key=key,
-            value=value,
-            partition=0,
-            key_serializer="raw",
-            value_serializer="raw",
-            callback=keep,
-            eager_partitioning=True,
-        )
 
     def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
         self._put(key, value)

@@ -38,15 +38,11 @@ class LogTable(Protocol):
     @property
     def data(self) -> Mapping[bytes, bytes]: ...
 
-    def log(self, key: bytes, value: bytes | None) -> Awaitable[Any]:
-        """Send one record to the changelog, and keep it locally once the broker has it
-        (a value of None is a tombstone: the key is deleted then); the awaitable
-        resolves then (and raises if the broker never took it)."""
-        ...
-
     async def send(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
-        """:meth:`log` each record, in order, and wait until the broker has them all;
-        the last one alone in its producer batch. Raises if one was never taken."""
+        """Send each record to the changelog, in order, and keep it locally once the
+        broker has it (a value of None is a tombstone: the key is deleted then); return
+        when the broker has them all, the last one alone in its producer batch. Raises
+        if one was never taken."""
         ...
 
     def keep(self, key: bytes, value: bytes | None, offset: int) -> None:

@@ -35,6 +35,7 @@ class StateWriter:
     def flush_of(self, events: list[int]) -> list[tuple[bytes, bytes | None]]:
         for index in events:
             self.ledger.apply(parse_event(SCENARIO[index]), "0")
+        self.ledger.store_changes()
         wal, records = self.maps.take_records()
         self.maps.settle()
         return [(record.key, record.value) for record in wal + records]

@@ -59,6 +59,7 @@ def test_a_ledger_on_stored_state_goes_on_as_the_first_would(
     maps = MemoryMaps(encoded=True)  # every read decodes: the codecs must be exact
     first = Ledger(policy, SOURCES, maps)
     outcomes = [first.apply(event, _source(event)) for event in stream[:split]]
+    first.store_changes()  # as the worker's flush does
     taken_over = Ledger(policy, SOURCES, maps)
     outcomes += [taken_over.apply(event, _source(event)) for event in stream[split:]]
 

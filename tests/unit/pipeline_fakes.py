@@ -3,9 +3,12 @@ was sent, and a dict-backed ledger-log table. Everything else in the tests is re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 
 class Delivered:
@@ -128,3 +131,40 @@ class FakeReader:
     async def __call__(self, partition: int, start: int, end: int) -> list[Record]:
         self.asked.append((partition, start, end))
         return [r for r in self.records if r.partition == partition and start <= r.offset < end]
+
+
+class BatchProducer:
+    """aiokafka's producer as FaustLogTable sends through it: batches built by aiokafka's
+    own builder, each delivered when the test says so, at the offsets a broker gives."""
+
+    def __init__(self, topic: str, batch_bytes: int = 16384) -> None:
+        self.topic = topic
+        self.batch_bytes = batch_bytes
+        self.batches: list[tuple[BatchBuilder, asyncio.Future[Any]]] = []
+        self.end_offset = 0
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(self.batch_bytes, 0)
+
+    async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> Any:
+        assert (topic, partition) == (self.topic, 0)
+        delivery = asyncio.get_running_loop().create_future()
+        self.batches.append((batch, delivery))
+        return delivery
+
+    def undelivered(self) -> list[BatchBuilder]:
+        return [batch for batch, delivery in self.batches if not delivery.done()]
+
+    def deliver(self) -> None:
+        for batch, delivery in self.batches:
+            if not delivery.done():
+                delivery.set_result(type("Metadata", (), {"offset": self.end_offset})())
+                self.end_offset += batch.record_count()
+
+    async def delivering(self, sending: Awaitable[Any]) -> Any:
+        """Await ``sending``, delivering each batch it sends."""
+        task = asyncio.ensure_future(sending)
+        while not task.done():
+            await asyncio.sleep(0)
+            self.deliver()
+        return await task

@@ -3,6 +3,7 @@ with what the changelog holds, and discarded when the broker lost that changelog
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from faust.types import TP
 from streams.errors import StackError
 from streams.pipeline.local_state import LocalPosition, check_local_state, hold_data_dir
 from streams.pipeline.log_table import FaustLogTable, changelog_end_past_recovery
+from tests.unit.pipeline_fakes import BatchProducer
 
 CHANGELOG = TP("app-ledger-log-changelog", 0)
 
@@ -104,39 +106,31 @@ def test_the_same_process_cannot_hold_it_twice(tmp_path: Path) -> None:
         held.close()
 
 
-class Changelog:
-    """A changelog topic that keeps the callback of each send, to run it on delivery."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, bytes, Any]] = []
-
-    def send_soon(self, *, key: bytes, value: bytes, callback: Any, **options: Any) -> str:
-        assert options["partition"] == 0 and options["key_serializer"] == "raw"
-        self.sent.append((key, value, callback))
-        return "future"
+def memory_table() -> Any:
+    """What FaustLogTable reads of a Faust table on the memory store."""
+    topic = type("Topic", (), {"get_topic_name": lambda _self: CHANGELOG.topic})()
+    return type("Table", (), {"data": {b"gone": b"old"}, "changelog_topic": topic})()
 
 
-class Table:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.changelog_topic = Changelog()
-        self.persisted: list[tuple[str, dict[bytes, bytes]]] = []
-
-    def _on_changelog_sent(self, sent: str) -> None:
-        self.persisted.append((sent, dict(self.data)))  # what the store held at that point
-
-
-def test_a_record_is_kept_locally_only_once_the_changelog_has_it() -> None:
-    table = Table()
-    logged = FaustLogTable(table)
-    assert logged.log(b"key", b"value") == "future"
-    assert table.data == {}  # not delivered yet: not kept
-    [(key, value, delivered)] = table.changelog_topic.sent
-    assert (key, value) == (b"key", b"value")
-    delivered("future")
-    # kept before Faust moved the persisted offset past it
-    assert table.persisted == [("future", {b"key": b"value"})]
-    assert logged.data == {b"key": b"value"}
+async def test_records_are_kept_a_batch_at_a_time_once_the_changelog_has_it() -> None:
+    """Full batches, then the last record alone; nothing kept before its delivery."""
+    producer = BatchProducer(CHANGELOG.topic, batch_bytes=200)
+    table = memory_table()
+    records: list[tuple[bytes, bytes | None]] = [(b"k%d" % i, b"v" * 40) for i in range(7)]
+    records.append((b"gone", None))
+    sending = asyncio.ensure_future(FaustLogTable(table, lambda: producer).send(records))
+    sizes: list[int] = []
+    while not sending.done():
+        await asyncio.sleep(0)
+        if pending := producer.undelivered():
+            assert len(pending) == 1  # the next batch waits for this one
+            before = dict(table.data)
+            sizes.append(pending[0].record_count())
+            assert table.data == before  # sent, not delivered: not kept
+            producer.deliver()
+    await sending
+    assert sizes == [2, 2, 2, 1, 1]  # two 40-byte records fill 200 bytes; the last alone
+    assert table.data == {key: value for key, value in records if value is not None}
 
 
 class Recovery:

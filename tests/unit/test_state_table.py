@@ -13,7 +13,7 @@ from typing import Any
 import faust
 import pytest
 from faust.types import TP
-from faust.types.tuples import FutureMessage, Message, PendingMessage, RecordMetadata
+from faust.types.tuples import Message
 
 from models.keyed import COUNT, MONEY, TEXTS
 from streams.pipeline.log_table import ROCKSDB_OPTIONS, FaustLogTable, prefixed_items
@@ -27,6 +27,7 @@ from streams.pipeline.state_table import (
     find_wal,
     wal_key,
 )
+from tests.unit.pipeline_fakes import BatchProducer
 
 
 class Sent:
@@ -432,40 +433,12 @@ def test_settle_clears_the_writes_in_flight_and_a_flush_waits_for_it() -> None:
 # -- FaustLogTable on Faust's own stores ------------------------------------------------
 
 
-class Changelog:
-    """The changelog topic's producer side: keeps each send, delivered when told, with
-    the record metadata the broker would give (its offset)."""
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        self.sent: list[FutureMessage] = []
-
-    def get_topic_name(self) -> str:
-        return self.topic
-
-    def send_soon(self, *, key: bytes, value: bytes | None, callback: Any, **options: Any) -> Any:
-        assert options["partition"] == 0 and options["value_serializer"] == "raw"
-        pending = PendingMessage(
-            self, key, value, 0, None, None, "raw", "raw", callback, topic=self.topic
-        )
-        self.sent.append(FutureMessage(pending))
-        return self.sent[-1]
-
-    def deliver(self) -> None:
-        for offset, future in enumerate(self.sent):
-            if not future.done():
-                tp = TP(self.topic, 0)
-                future.set_result(RecordMetadata(self.topic, 0, tp, offset))
-                future.message.callback(future)  # type: ignore[misc]
-
-
 @pytest.fixture
 def faust_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     store = request.param
     app = faust.App(f"state-{store}", store=f"{store}://", datadir=str(tmp_path))
     options = ROCKSDB_OPTIONS if store == "rocksdb" else None
     table = app.Table("state", partitions=1, key_type=bytes, value_type=bytes, options=options)
-    table.changelog_topic = Changelog(table.changelog_topic.get_topic_name())
     yield table
     if store == "rocksdb":
         table.data._dbs.clear()
@@ -473,21 +446,25 @@ def faust_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
 
 @pytest.mark.parametrize("faust_table", ["rocksdb", "memory"], indirect=True)
 async def test_faust_log_table_keeps_deletes_and_scans_a_prefix(faust_table: Any) -> None:
-    logged = FaustLogTable(faust_table)
-    changelog: Changelog = faust_table.changelog_topic
-    for key in (b"a\x00x", b"a\x00y", b"ab\x00z", b"b\x00w"):
-        logged.log(key, key.upper())
+    topic = faust_table.changelog_topic.get_topic_name()
+    producer = BatchProducer(topic)
+    logged = FaustLogTable(faust_table, lambda: producer)
+    sending = asyncio.ensure_future(
+        logged.send([(key, key.upper()) for key in (b"a\x00x", b"a\x00y", b"ab\x00z", b"b\x00w")])
+    )
+    await asyncio.sleep(0.01)
     assert list(logged.scan(b"a\x00")) == []  # not delivered: not kept
-    changelog.deliver()
+    await producer.delivering(sending)
     assert sorted(logged.scan(b"a\x00")) == [(b"a\x00x", b"A\x00X"), (b"a\x00y", b"A\x00Y")]
-    logged.log(b"a\x00x", None)
-    changelog.deliver()
+    await producer.delivering(logged.send([(b"a\x00x", None)]))
     assert sorted(logged.scan(b"a\x00")) == [(b"a\x00y", b"A\x00Y")]
     assert logged.data.get(b"a\x00x") is None
+    persisted = faust_table.data.persisted_offset(TP(topic, 0))
+    assert persisted in (None, 4)  # rocksdb: the last record's offset; memory: none kept
     logged.keep(b"b\x00w", None, 10)
     assert list(logged.scan(b"b")) == []
-    if faust_table.data.persisted_offset(TP(changelog.topic, 0)) is not None:  # rocksdb
-        assert faust_table.data.persisted_offset(TP(changelog.topic, 0)) == 10
+    if persisted is not None:  # rocksdb
+        assert faust_table.data.persisted_offset(TP(topic, 0)) == 10
         assert list(logged.scan(b"__faust")) == []  # Faust's offset record is not a record
 
 
@@ -513,7 +490,7 @@ async def test_faust_recovery_applies_a_changelog_tombstone_as_a_delete(faust_ta
     """What the table recovery does with the changelog's records: a record without a
     value deletes its key (faust.stores.rocksdb.Store.apply_changelog_batch)."""
     logged = FaustLogTable(faust_table)
-    topic = faust_table.changelog_topic.topic
+    topic = faust_table.changelog_topic.get_topic_name()
     records = [(b"c\x00a", b"1"), (b"c\x00b", b"2"), (b"c\x00a", None)]
     batch = [
         ChangelogEvent(Message(topic, 0, offset, 0.0, 0, [], key, value, None))
@@ -525,20 +502,16 @@ async def test_faust_recovery_applies_a_changelog_tombstone_as_a_delete(faust_ta
 
 @pytest.mark.parametrize("faust_table", ["rocksdb"], indirect=True)
 async def test_table_maps_on_a_rocksdb_table(faust_table: Any) -> None:
-    logged = FaustLogTable(faust_table)
-    changelog: Changelog = faust_table.changelog_topic
+    producer = BatchProducer(faust_table.changelog_topic.get_topic_name())
+    logged = FaustLogTable(faust_table, lambda: producer)
     maps = TableMaps(logged)
     amounts = maps.open("ledger.amounts", MONEY)
     amounts.put("a", Decimal("1.10"))
     amounts.put("b", Decimal("2.20"))
     for step in range(2):
         wal, per_key = maps.take_records()
-        for record in wal:
-            logged.log(*record)
-        changelog.deliver()
-        for record in per_key:
-            logged.log(*record)
-        changelog.deliver()
+        await producer.delivering(logged.send(wal))
+        await producer.delivering(logged.send(per_key))
         maps.settle()
         if step == 0:
             amounts.delete("a")
@@ -554,15 +527,15 @@ async def test_table_maps_on_a_rocksdb_table(faust_table: Any) -> None:
 async def test_a_send_puts_its_last_record_in_a_batch_of_its_own(faust_table: Any) -> None:
     """Tansu's reported end is its last batch's base + 1: the last record of a send goes
     out only once the broker has the others, so it is never batched with them."""
-    logged = FaustLogTable(faust_table)
-    changelog: Changelog = faust_table.changelog_topic
+    producer = BatchProducer(faust_table.changelog_topic.get_topic_name())
+    logged = FaustLogTable(faust_table, lambda: producer)
     sending = asyncio.ensure_future(logged.send([(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]))
     await asyncio.sleep(0.01)
-    assert [future.message.key for future in changelog.sent] == [b"a", b"b"]
-    changelog.deliver()
+    assert [batch.record_count() for batch in producer.undelivered()] == [2]
+    producer.deliver()
     await asyncio.sleep(0.01)
-    assert [future.message.key for future in changelog.sent] == [b"a", b"b", b"c"]
-    assert not sending.done()
-    changelog.deliver()
+    assert [batch.record_count() for batch in producer.undelivered()] == [1]
+    assert not sending.done() and logged.get(b"c") is None
+    producer.deliver()
     await asyncio.wait_for(sending, 1)
     assert logged.get(b"c") == b"3"
