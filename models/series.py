@@ -14,6 +14,8 @@ from models.state import MetricsSource
 from models.windows import Window, rolling, windows_ending
 
 POINT_WINDOW = "point"
+# customer churn rate: accounts lost over this many days ending on the as-of day
+CHURN_WINDOW_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def _window_points(b: _Builder, window: Window) -> None:
 
 
 def _book_points(b: _Builder, windows: list[Window]) -> None:
-    year = rolling(b.as_of, 365)
+    year = rolling(b.as_of, CHURN_WINDOW_DAYS)
     book = b.ledger.book_summary(b.as_of, windows, year)
     for window in windows:
         moves = book.movements[window.name]

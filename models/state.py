@@ -44,12 +44,16 @@ class MetricsSource(Protocol):
 
 @dataclass
 class StateDelta:
-    """Changes since the last delta; ``full`` means: replace everything with this."""
+    """Changes since the last delta; ``full`` means: replace everything with this.
+
+    ``part``: the state partition the changes belong to. A stored copy keeps each part
+    apart, so a full delta replaces its own part and no other writer's."""
 
     full: bool = False
     buckets: dict[BucketDay, Decimal] = field(default_factory=dict)  # 0: gone
     contracts: dict[str, BookedContract] = field(default_factory=dict)
     churns: dict[str, Churn] = field(default_factory=dict)  # by event_id
+    part: str = "0"
 
     def __bool__(self) -> bool:
         return self.full or bool(self.buckets or self.contracts or self.churns)

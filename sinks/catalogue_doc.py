@@ -20,7 +20,7 @@ from models.catalogue import CATALOGUE, QUOTIENT_KINDS
 from models.publication import Publication
 from sinks.ops_metrics import build_ops_metrics
 from sinks.prometheus_sink import PrometheusSink, gauge_name
-from sinks.redis_keys import RedisKeys
+from sinks.redis_keys import RedisKeys, StatePartKeys
 
 UNITS = {
     "count": "count",
@@ -92,6 +92,7 @@ def catalogue_markdown() -> str:
     for name, kind, meaning in _ops_rows():
         lines.append(f"| `{name}` | {kind} | {meaning} |")
     keys = RedisKeys("revpulse")
+    part = StatePartKeys(f"{keys.prefix}:state:<part>")
     lines += [
         "",
         "| Redis key | type | content |",
@@ -106,6 +107,18 @@ def catalogue_markdown() -> str:
         "window, clock |",
         f"| `{keys.updates_channel}` | pub/sub | JSON `{{clock, changed: [series id], "
         "removed: [series id]}` after each publish that changed something |",
+        f"| `{keys.state_parts}` | set | the state parts that have a copy for `--as-of` "
+        "(today one, `0`) |",
+        f"| `{part.buckets}` | hash | `metric\\|dimension\\|value\\|YYYY-MM-DD` -> decimal "
+        "amount of that day in this part, within the retention |",
+        f"| `{part.contracts}` | hash | contract id -> JSON booked contract (ARR in the "
+        "reporting currency), while an answered `--as-of` day can reach it |",
+        f"| `{part.churns}` | hash | event id -> JSON churn (account, contract, effective "
+        "date); before the first reached day, one per account and per contract |",
+        f"| `{part.contract_ends}`, `{part.churn_days}` | sorted set | contract ids by the "
+        "day their term ends, churn event ids by their date: what to drop or fold next |",
+        f"| `{part.churn_kept}` | hash | `account:<id>` or `contract:<id>` -> "
+        "`YYYY-MM-DD\\|event id` of the churn kept for it from before the first reached day |",
     ]
     return "\n".join(lines)
 

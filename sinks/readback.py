@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from models.book import BookedContract, Churn
 from models.buckets import DailyBuckets
 from models.policy import MetricPolicy
 from models.series import MetricPoint, compute_points
@@ -44,28 +46,45 @@ def _order(point: MetricPoint) -> tuple[str, ...]:
 
 
 async def read_state(url: str, keys: RedisKeys, policy: MetricPolicy) -> StoredState:
-    """The stored copy of what the metrics are computed from, read in one transaction."""
+    """The stored copy of what the metrics are computed from: every state part's, merged
+    (buckets summed per day, contracts and churns united), read in one transaction. While
+    no part exists, the un-partitioned copy of an earlier version is read instead."""
     client = aioredis.Redis.from_url(url)
     try:
-        pipe = client.pipeline(transaction=True)
-        pipe.hgetall(keys.state_buckets)
-        pipe.hgetall(keys.state_contracts)
-        pipe.hgetall(keys.state_churns)
-        buckets_raw, contracts_raw, churns_raw = await pipe.execute()
+        replies = await client.transaction(lambda pipe: _queue_reads(pipe, keys), keys.state_parts)
     except (RedisError, OSError) as error:
         raise SinkUnavailableError("redis", str(error)) from error
     finally:
         await client.aclose()
     buckets = DailyBuckets()
-    for field_name, amount in buckets_raw.items():
-        (metric, dimension, value), day = bucket_from_field(text(field_name))
-        buckets.add(metric, (dimension, value), day, Decimal(text(amount)))
+    contracts: dict[str, BookedContract] = {}
+    churns: dict[str, Churn] = {}
+    for index in range(len(replies) // 3):
+        buckets_raw, contracts_raw, churns_raw = replies[3 * index : 3 * index + 3]
+        for field_name, amount in buckets_raw.items():
+            (metric, dimension, value), day = bucket_from_field(text(field_name))
+            buckets.add(metric, (dimension, value), day, Decimal(text(amount)))
+        for cid, body in contracts_raw.items():
+            contracts[text(cid)] = contract_from_json(text(cid), body)
+        churns.update({text(eid): churn_from_json(body) for eid, body in churns_raw.items()})
     buckets.take_touched()
-    contracts = {
-        text(cid): contract_from_json(text(cid), body) for cid, body in contracts_raw.items()
-    }
-    churns = [churn_from_json(body) for _event_id, body in sorted(churns_raw.items())]
-    return StoredState(policy, buckets, contracts, churns)
+    return StoredState(policy, buckets, contracts, [churns[eid] for eid in sorted(churns)])
+
+
+async def _queue_reads(pipe: Any, keys: RedisKeys) -> None:
+    """Under WATCH of the set of parts: read it, then queue every part's hashes (three
+    replies each) in one MULTI; a part added meanwhile makes the transaction run again."""
+    parts = sorted(text(part) for part in await pipe.smembers(keys.state_parts))
+    pipe.multi()
+    if parts:
+        for part in parts:
+            part_keys = keys.state_part(part)
+            pipe.hgetall(part_keys.buckets)
+            pipe.hgetall(part_keys.contracts)
+            pipe.hgetall(part_keys.churns)
+    else:
+        for key in keys.legacy_state:
+            pipe.hgetall(key)
 
 
 def points_on(state: StoredState, day: dt.date) -> list[MetricPoint]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+PART_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -29,24 +32,80 @@ class RedisKeys:
         return f"{self.prefix}:alerts"
 
     @property
-    def state_buckets(self) -> str:
-        """Hash: ``metric|dimension|value|YYYY-MM-DD`` -> decimal amount of that day."""
-        return f"{self.prefix}:state:buckets"
+    def state_parts(self) -> str:
+        """Set: the names of the state partitions that have a stored copy."""
+        return f"{self.prefix}:state:parts"
+
+    def state_part(self, part: str) -> StatePartKeys:
+        """The keys of one state partition's copy, written only by the worker that owns it."""
+        if not PART_NAME.fullmatch(part):
+            raise ValueError(f"a state part is named by letters, digits, '_' or '-': {part!r}")
+        return StatePartKeys(f"{self.prefix}:state:{part}")
 
     @property
-    def state_contracts(self) -> str:
-        """Hash: contract id -> JSON of the booked contract (ARR in reporting currency)."""
-        return f"{self.prefix}:state:contracts"
-
-    @property
-    def state_churns(self) -> str:
-        """Hash: event id -> JSON of a churn (account, contract, effective date)."""
-        return f"{self.prefix}:state:churns"
+    def legacy_state(self) -> tuple[str, str, str]:
+        """The one un-partitioned copy earlier versions wrote (buckets, contracts, churns):
+        read while no part exists, deleted by the first full write of a part."""
+        return (
+            f"{self.prefix}:state:buckets",
+            f"{self.prefix}:state:contracts",
+            f"{self.prefix}:state:churns",
+        )
 
     @property
     def updates_channel(self) -> str:
         """Pub/sub channel: one JSON message per publish that changed anything."""
         return f"{self.prefix}:updates"
+
+
+@dataclass(frozen=True)
+class StatePartKeys:
+    """One state partition's copy, the state ``--as-of`` is computed from."""
+
+    base: str
+
+    @property
+    def buckets(self) -> str:
+        """Hash: ``metric|dimension|value|YYYY-MM-DD`` -> decimal amount of that day."""
+        return f"{self.base}:buckets"
+
+    @property
+    def contracts(self) -> str:
+        """Hash: contract id -> JSON of the booked contract (ARR in reporting currency)."""
+        return f"{self.base}:contracts"
+
+    @property
+    def churns(self) -> str:
+        """Hash: event id -> JSON of a churn (account, contract, effective date)."""
+        return f"{self.base}:churns"
+
+    @property
+    def contract_ends(self) -> str:
+        """Sorted set: contract id, scored by the day ordinal its term ends: the ones to
+        drop once no answered day reaches them (models.reach)."""
+        return f"{self.base}:contract_ends"
+
+    @property
+    def churn_days(self) -> str:
+        """Sorted set: event id of a churn not yet folded, scored by its day ordinal."""
+        return f"{self.base}:churn_days"
+
+    @property
+    def churn_kept(self) -> str:
+        """Hash: scope (``account:<id>``, ``contract:<id>``) -> ``YYYY-MM-DD|event id`` of
+        the one churn kept for it from before the first reached day."""
+        return f"{self.base}:churn_kept"
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (
+            self.buckets,
+            self.contracts,
+            self.churns,
+            self.contract_ends,
+            self.churn_days,
+            self.churn_kept,
+        )
 
 
 def text(value: bytes | str) -> str:

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from models.book import BookedContract, Churn
 from models.publication import Publication
+from models.reach import ChurnMark, StateReach, churn_scope, fold_churns
 from models.series import MetricPoint
 from models.state import StateDelta
-from sinks.codec import bucket_field, churn_to_json, contract_to_json, point_to_json
+from sinks.codec import (
+    bucket_field,
+    churn_from_json,
+    churn_to_json,
+    contract_to_json,
+    point_to_json,
+)
 from sinks.errors import SinkUnavailableError
-from sinks.redis_keys import RedisKeys, text
+from sinks.redis_keys import RedisKeys, StatePartKeys, text
 
 # series whose history is pushed in one round trip: a few milliseconds of the loop each
 HISTORY_CHUNK_SERIES = 250
@@ -28,6 +38,93 @@ def _encoded(points: Iterable[MetricPoint]) -> dict[str, str]:
     return {p.series_id: point_to_json(p) for p in points if p.value is not None}
 
 
+def _chunks(items: list[Any], size: int = 5000) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class _StatePlan:
+    """What one publish writes to one part's state copy, queued in its transaction."""
+
+    delta: StateDelta
+    part: StatePartKeys
+    first_day: dt.date | None  # None: unbounded, everything is kept
+    contracts: dict[str, BookedContract] = field(default_factory=dict)
+    gone_contracts: list[str] = field(default_factory=list)
+    churns: dict[str, Churn] = field(default_factory=dict)
+    churn_days: dict[str, Churn] = field(default_factory=dict)  # not folded: dated E or after
+    unfolded: dict[str, Churn] = field(default_factory=dict)  # folded now, stored earlier
+    kept: dict[str, ChurnMark] = field(default_factory=dict)
+    gone_churns: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.first_day is None:
+            self.contracts = dict(self.delta.contracts)
+            self.churns = self.churn_days = dict(self.delta.churns)
+
+    def queue(self, pipe: Any, keys: RedisKeys) -> None:
+        """Deletions first, so a contract both out of reach and written anew is kept."""
+        delta, part = self.delta, self.part
+        pipe.sadd(keys.state_parts, delta.part)
+        if delta.full:  # this part only: other writers' parts stay
+            pipe.delete(*part.all, *keys.legacy_state)
+        else:
+            self._queue_deletions(pipe)
+        self._queue_writes(pipe)
+
+    def _queue_deletions(self, pipe: Any) -> None:
+        delta, part = self.delta, self.part
+        gone_buckets = [
+            bucket_field(k, day) for (k, day), amount in delta.buckets.items() if not amount
+        ]
+        for chunk in _chunks(gone_buckets):
+            pipe.hdel(part.buckets, *chunk)
+        for chunk in _chunks(self.gone_contracts):
+            pipe.hdel(part.contracts, *chunk)
+            pipe.zrem(part.contract_ends, *chunk)
+        for chunk in _chunks(sorted(self.gone_churns)):
+            pipe.hdel(part.churns, *chunk)
+        for chunk in _chunks(sorted(self.gone_churns | set(self.unfolded))):
+            pipe.zrem(part.churn_days, *chunk)
+
+    def _queue_writes(self, pipe: Any) -> None:
+        delta, part = self.delta, self.part
+        present = {
+            bucket_field(k, day): format(amount, "f")
+            for (k, day), amount in delta.buckets.items()
+            if amount != 0
+        }
+        _hset(pipe, part.buckets, present)
+        _hset(pipe, part.contracts, {cid: contract_to_json(c) for cid, c in self.contracts.items()})
+        _zadd(
+            pipe,
+            part.contract_ends,
+            {cid: c.term_end.toordinal() for cid, c in self.contracts.items()},
+        )
+        _hset(pipe, part.churns, {e: churn_to_json(c) for e, c in self.churns.items()})
+        _zadd(
+            pipe,
+            part.churn_days,
+            {e: c.effective_date.toordinal() for e, c in self.churn_days.items()},
+        )
+        _hset(
+            pipe,
+            part.churn_kept,
+            {scope: f"{day.isoformat()}|{e}" for scope, (day, e) in self.kept.items()},
+        )
+
+
+def _hset(pipe: Any, key: str, mapping: dict[str, str]) -> None:
+    for chunk in _chunks(list(mapping.items())):
+        pipe.hset(key, mapping=dict(chunk))
+
+
+def _zadd(pipe: Any, key: str, scores: dict[str, int]) -> None:
+    for chunk in _chunks(list(scores.items())):
+        pipe.zadd(key, dict(chunk))
+
+
 class RedisSink:
     """Writes only what changed since its last publish, so it must know when Redis lost
     what it holds: each publish first compares the server's ``run_id`` (new on every
@@ -35,8 +132,19 @@ class RedisSink:
 
     name = "redis"
 
-    def __init__(self, url: str, keys: RedisKeys, history_length: int = 1000) -> None:
+    def __init__(
+        self,
+        url: str,
+        keys: RedisKeys,
+        history_length: int = 1000,
+        reach: StateReach | None = None,
+    ) -> None:
+        """``reach``: the days the state copy must answer ``--as-of`` for (the worker's
+        policy); what none of them can reach is dropped. None keeps everything."""
         self._url = url
+        self._reach = reach
+        # per state part, the first reached day its copy was last brought down to
+        self._reached: dict[str, dt.date | None] = {}
         self._keys = keys
         self._history_length = history_length
         self._client: aioredis.Redis | None = None
@@ -90,6 +198,7 @@ class RedisSink:
         """What we last wrote is no longer known to be there: re-read, then write it all."""
         self._last = None
         self._published_run_id = None
+        self._reached.clear()
 
     async def publish(self, publication: Publication) -> None:
         if self._client is None:
@@ -110,14 +219,17 @@ class RedisSink:
             "published_at": repr(time.time()),
             "band": publication.band or "",
         }
+        plan = None
+        if publication.state is not None:
+            plan = await self._state_plan(publication.state, publication.clock)
         pipe = self._client.pipeline(transaction=True)
         if changed:
             pipe.hset(keys.current, mapping=changed)
         if removed:
             pipe.hdel(keys.current, *removed)
         pipe.hset(keys.meta, mapping=meta)
-        if publication.state is not None:
-            self._write_state(pipe, publication.state)
+        if plan is not None:  # the stored copy ``--as-of`` reads, in the same transaction
+            plan.queue(pipe, keys)
         if publication.band_change is not None:
             alert: dict[Any, Any] = publication.band_change.as_dict()
             pipe.xadd(keys.alerts, alert, maxlen=10_000)
@@ -126,6 +238,8 @@ class RedisSink:
         except (RedisError, OSError) as error:
             raise SinkUnavailableError(self.name, str(error)) from error
         self._published_run_id = self._seen_run_id
+        if plan is not None:
+            self._reached[plan.delta.part] = plan.first_day
         last = {sid: text for sid, text in self._last.items() if sid in current}
         self._last = last
         await self._write_history(changed, last)
@@ -160,36 +274,78 @@ class RedisSink:
         except (RedisError, OSError) as error:
             raise SinkUnavailableError(self.name, str(error)) from error
 
-    def _write_state(self, pipe: Any, delta: StateDelta) -> None:
-        """The stored copy the CLI computes ``--as-of`` from, in the same transaction."""
-        keys = self._keys
-        if delta.full:
-            pipe.delete(keys.state_buckets, keys.state_contracts, keys.state_churns)
-        present: dict[Any, Any] = {
-            bucket_field(key, day): format(amount, "f")
-            for (key, day), amount in delta.buckets.items()
-            if amount != 0
+    async def _state_plan(self, delta: StateDelta, clock: dt.datetime) -> _StatePlan:
+        """The commands that bring this part's copy up to ``delta``, bounded to what an
+        answered ``--as-of`` day can reach (models.reach). An incremental write first reads
+        what fell out of reach since the last one: only this part's owner writes it."""
+        part = self._keys.state_part(delta.part)
+        first_day = None
+        if self._reach is not None:
+            first_day = self._reach.first_day(clock.astimezone(dt.UTC).date())
+        plan = _StatePlan(delta, part, first_day)
+        if first_day is None:
+            return plan
+        plan.contracts = {
+            cid: c for cid, c in delta.contracts.items() if StateReach.keeps(c, first_day)
         }
-        gone = [
-            bucket_field(key, day) for (key, day), amount in delta.buckets.items() if not amount
-        ]
-        contracts: dict[Any, Any] = {
-            contract_id: contract_to_json(contract)
-            for contract_id, contract in delta.contracts.items()
-        }
-        churns: dict[Any, Any] = {
-            event_id: churn_to_json(churn) for event_id, churn in delta.churns.items()
-        }
-        for key, mapping in (
-            (keys.state_buckets, present),
-            (keys.state_contracts, contracts),
-            (keys.state_churns, churns),
-        ):
-            items = list(mapping.items())
-            for start in range(0, len(items), 5000):
-                pipe.hset(key, mapping=dict(items[start : start + 5000]))
-        if gone and not delta.full:
-            pipe.hdel(keys.state_buckets, *gone)
+        plan.gone_contracts = [cid for cid in delta.contracts if cid not in plan.contracts]
+        earlier = {e: c for e, c in delta.churns.items() if c.effective_date < first_day}
+        plan.churn_days = {e: c for e, c in delta.churns.items() if e not in earlier}
+        kept: dict[str, ChurnMark] = {}
+        if not delta.full:
+            if self._reached.get(delta.part) != first_day:
+                expired, plan.unfolded = await self._out_of_reach(part, first_day)
+                plan.gone_contracts += expired
+                earlier.update(plan.unfolded)
+            kept = await self._kept_churns(part, {churn_scope(c) for c in earlier.values()})
+        plan.kept, plan.gone_churns = fold_churns(kept, earlier)
+        plan.churns = {e: c for e, c in delta.churns.items() if e not in plan.gone_churns}
+        return plan
+
+    async def _out_of_reach(
+        self, part: StatePartKeys, first_day: dt.date
+    ) -> tuple[list[str], dict[str, Churn]]:
+        """Contract ids whose term ends before ``first_day``, and the churns dated before
+        it that are not folded yet, by event id."""
+        before = f"({first_day.toordinal()}"
+        contract_ids, churn_ids = await self._read(
+            lambda pipe: (
+                pipe.zrangebyscore(part.contract_ends, "-inf", before),
+                pipe.zrangebyscore(part.churn_days, "-inf", before),
+            )
+        )
+        churns: dict[str, Churn] = {}
+        if churn_ids:
+            (bodies,) = await self._read(lambda pipe: pipe.hmget(part.churns, churn_ids))
+            churns = {
+                text(eid): churn_from_json(body)
+                for eid, body in zip(churn_ids, bodies, strict=True)
+                if body is not None
+            }
+        return [text(cid) for cid in contract_ids], churns
+
+    async def _kept_churns(self, part: StatePartKeys, scopes: set[str]) -> dict[str, ChurnMark]:
+        if not scopes:
+            return {}
+        ordered = sorted(scopes)
+        (marks,) = await self._read(lambda pipe: pipe.hmget(part.churn_kept, ordered))
+        kept: dict[str, ChurnMark] = {}
+        for scope, mark in zip(ordered, marks, strict=True):
+            if mark is not None:
+                day, event_id = text(mark).split("|", 1)
+                kept[scope] = (dt.date.fromisoformat(day), event_id)
+        return kept
+
+    async def _read(self, commands: Callable[[Any], object]) -> list[Any]:
+        """The replies of one non-transactional pipeline of ``commands``."""
+        assert self._client is not None
+        pipe = self._client.pipeline(transaction=False)
+        commands(pipe)
+        try:
+            replies: list[Any] = await pipe.execute()
+        except (RedisError, OSError) as error:
+            raise SinkUnavailableError(self.name, str(error)) from error
+        return replies
 
     async def withdraw(self) -> None:
         """Redis is shared: the new owner overwrites what is there. Forget our copy."""

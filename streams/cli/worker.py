@@ -18,6 +18,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         disable_created_metrics,
     )
 
+    from models.reach import StateReach
     from sinks.base import Sink
     from sinks.prometheus_sink import PrometheusSink
     from sinks.redis_keys import RedisKeys
@@ -41,6 +42,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
             settings.redis_url.get_secret_value(),
             RedisKeys(settings.redis_prefix),
             settings.history_length,
+            reach=StateReach.for_policy(settings.policy()),
         ),
         PrometheusSink(registry, settings.reporting_currency),
     ]
