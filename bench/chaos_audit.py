@@ -13,9 +13,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from bench.chaos_rig import Sent
 from bench.oracle import compute_oracle
+from models.dedup import SEEN_ID
 from models.errors import InvalidEventError, RevpulseError
 from models.events import Event, canonical_digest, event_to_json, parse_canonical_event
 from models.keyed import COUNT
+from models.ledger import FORGOTTEN
 from models.series import MetricPoint
 from sinks.readback import points_on, read_current, read_state
 from sinks.redis_keys import RedisKeys
@@ -96,9 +98,9 @@ async def read_state_table(settings: Settings) -> tuple[int, dict[bytes, bytes]]
     return len(records), table_from_changelog((record.key, record.value) for record in records)
 
 
-def accepted_count(table: dict[bytes, bytes]) -> int:
-    """The ledger's own count of the events it applied."""
-    counted = table.get(LEDGER_COUNTS + b"accepted")
+def accepted_count(table: dict[bytes, bytes], name: str = "accepted") -> int:
+    """The ledger's own count of the events it applied (or of another ``name``)."""
+    counted = table.get(LEDGER_COUNTS + name.encode())
     return 0 if counted is None else COUNT.decode(counted)
 
 
@@ -108,8 +110,9 @@ async def read_outcome(settings: Settings) -> Outcome:
     _records, table = await read_state_table(settings)
     for key, digest in table.items():
         if key.startswith(APPLIED_IDS):
-            outcome.applied[key.removeprefix(APPLIED_IDS).decode()] = digest
-    outcome.accepted_count = accepted_count(table)
+            outcome.applied[key.removeprefix(APPLIED_IDS).decode()] = SEEN_ID.decode(digest).digest
+    # ids forgotten past the dedup horizon were applied once each
+    outcome.accepted_count = accepted_count(table) - accepted_count(table, FORGOTTEN)
     for record in await read_topic(bootstrap, settings.dead_letter_topic):
         headers = {name: value.decode(errors="replace") for name, value in record.headers or []}
         source = None

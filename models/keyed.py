@@ -10,7 +10,8 @@ Rules for whoever keeps state in a map:
 
 - a value is immutable (a frozen dataclass, a tuple, a Decimal): to change one, ``put``
   a new value; a value read with ``get`` is never changed in place;
-- ``items`` promises no order: sort where order matters;
+- ``items`` promises no order: sort where order matters; ``items_after`` walks the
+  map in key order a slice at a time, for work spread over many calls;
 - every map is opened with the codec that turns its values into bytes and back, so a
   map kept on disk can hold it. ``MemoryMaps`` never calls it.
 """
@@ -19,12 +20,39 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
 V = TypeVar("V")
+
+
+class _KeyWalk:
+    """A sorted snapshot of a dict's keys, for ``items_after`` on maps in memory: taken
+    when a walk starts (or does not go on from where the last call stopped), so a walk
+    costs one sort, not one per call."""
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []
+        self._at = 0
+        self._last: str | None = None
+        self._walking = False
+
+    def after(self, present: Mapping[str, Any], key: str | None, limit: int) -> list[str]:
+        if key is None or not self._walking or key != self._last:
+            self._keys = sorted(k for k in present if key is None or k > key)
+            self._at = 0
+        taken: list[str] = []
+        keys = self._keys
+        while self._at < len(keys) and len(taken) < limit:
+            candidate = keys[self._at]
+            self._at += 1
+            if candidate in present:  # not deleted since the snapshot
+                taken.append(candidate)
+        self._walking = bool(taken)
+        self._last = taken[-1] if taken else None
+        return taken
 
 
 @dataclass(frozen=True)
@@ -46,6 +74,12 @@ class KeyedMap(Protocol[V]):
         """Every entry, in no promised order."""
         ...
 
+    def items_after(self, key: str | None, limit: int) -> list[tuple[str, V]]:
+        """Up to ``limit`` entries whose keys come after ``key`` (from the first if None),
+        in key order. Calls that each go on from the last key the one before returned
+        see every key present throughout; a key put meanwhile may be left out."""
+        ...
+
 
 class StateMaps(Protocol):
     def open(self, name: str, codec: Codec[V]) -> KeyedMap[V]:
@@ -60,6 +94,7 @@ class DictMap(Generic[V]):
 
     def __init__(self) -> None:
         self._values: dict[str, V] = {}
+        self._walk = _KeyWalk()
 
     def get(self, key: str) -> V | None:
         return self._values.get(key)
@@ -73,6 +108,10 @@ class DictMap(Generic[V]):
     def items(self) -> Iterator[tuple[str, V]]:
         return iter(list(self._values.items()))
 
+    def items_after(self, key: str | None, limit: int) -> list[tuple[str, V]]:
+        values = self._values
+        return [(k, values[k]) for k in self._walk.after(values, key, limit)]
+
     def __len__(self) -> int:
         return len(self._values)
 
@@ -84,6 +123,7 @@ class EncodedMap(Generic[V]):
     def __init__(self, codec: Codec[V]) -> None:
         self.codec = codec
         self._values: dict[str, bytes] = {}
+        self._walk = _KeyWalk()
 
     def get(self, key: str) -> V | None:
         data = self._values.get(key)
@@ -98,6 +138,10 @@ class EncodedMap(Generic[V]):
     def items(self) -> Iterator[tuple[str, V]]:
         decode = self.codec.decode
         return iter([(key, decode(data)) for key, data in self._values.items()])
+
+    def items_after(self, key: str | None, limit: int) -> list[tuple[str, V]]:
+        values, decode = self._values, self.codec.decode
+        return [(k, decode(values[k])) for k in self._walk.after(values, key, limit)]
 
     def __len__(self) -> int:
         return len(self._values)

@@ -15,6 +15,11 @@ applied in (models.channels). Replaying them in that order gives the same state.
 
 An event is checked and computed in full before anything is stored, so one that
 cannot be held raises InvalidEventError and leaves the ledger as it was.
+
+Accepted event ids are remembered for the dedup horizon (models.dedup), not for ever:
+:meth:`Ledger.forget_ids` forgets, a bounded slice per call, the ids whose events lie
+a horizon or more behind the slowest source's mark, and every event older than the
+ids forgotten is judged late, so none of them counts twice.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import enum
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
-from models import money
+from models import dedup, money
 from models.book import BookedContract, BookEntry, BookSummary, Churn, build_book
 from models.buckets import ALL, DailyBuckets, segments_of
 from models.channels import ChannelAdmission
+from models.dedup import SEEN_ID, SeenId
 from models.errors import FieldProblem, InvalidEventError
 from models.events import (
     UNKNOWN,
@@ -41,7 +47,7 @@ from models.events import (
 )
 from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
 from models.keyed import COUNT, MONEY, TEXTS, KeyedMap, MemoryMaps, StateMaps
-from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, DAY_AMOUNTS, DIGEST, INSTANT, LEAD
+from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, DAY_AMOUNTS, INSTANT, LEAD
 from models.limits import MAX_INSTANT, MIN_INSTANT
 from models.policy import MetricPolicy
 from models.state import StateDelta
@@ -50,6 +56,11 @@ from models.windows import Window
 
 Contribution = tuple[str, tuple[str, str], dt.date, Decimal]
 BucketDay = tuple[str, tuple[str, str], dt.date]
+# in ledger.marks: the cutoff of the latest pass that forgets ids; in ledger.counts: the
+# ids forgotten so far; in ledger.forgetting: the last id the pass under way looked at
+FORGOTTEN_BEFORE = "ids_forgotten_before"
+FORGOTTEN = "ids_forgotten"
+PASS_CURSOR = "cursor"
 
 
 class Outcome(enum.Enum):
@@ -146,9 +157,11 @@ class Ledger:
         self.policy = policy
         self.sources = sources
         maps = MemoryMaps() if maps is None else maps
-        # per accepted event_id, the digest of what it said: a re-send with other content
-        # is a conflict (models.events.canonical_digest)
-        self._digests = maps.open("ledger.ids", DIGEST)
+        # per accepted event_id, the digest of what it said (a re-send with other content
+        # is a conflict: models.events.canonical_digest) and its day, for the horizon
+        self._ids = maps.open("ledger.ids", SEEN_ID)
+        self._forgetting = maps.open("ledger.forgetting", TEXTS)  # the pass under way
+        self._horizon = max(policy.dedup_horizon, policy.lateness)
         # per entity, the fact that represents it (the earliest, by rank)
         self._leads = maps.open("ledger.leads", LEAD)
         self._conversions = maps.open("ledger.conversions", CONVERSION)  # by lead_id
@@ -172,6 +185,8 @@ class Ledger:
         }
         self._lateness_mark: dt.datetime | None = None  # min of the marks, kept up to date
         self._update_lateness_mark()
+        # ids of events before this instant may be forgotten: such events are late
+        self._forgotten_before: dt.datetime | None = self._marks.get(FORGOTTEN_BEFORE)
         self._accepted_count = self._counts.get("accepted") or 0
         self._touched_contracts: set[str] = set()
         self._new_churns: list[ChurnFact] = []
@@ -197,17 +212,25 @@ class Ledger:
         self._lateness_mark = min(known) if len(known) == len(marks) else None
 
     def is_late(self, event: Event) -> bool:
+        """Older than the allowed lateness behind the slowest source, or older than the
+        ids already forgotten (which, with the sources fixed, is never later)."""
         mark = self._lateness_mark
-        return mark is not None and event.occurred_at < mark - self.policy.lateness
+        if mark is not None and event.occurred_at < mark - self.policy.lateness:
+            return True
+        return self._before_forgotten(event)
+
+    def _before_forgotten(self, event: Event) -> bool:
+        floor = self._forgotten_before
+        return floor is not None and event.occurred_at < floor
 
     def apply(self, event: Event, source: str = "") -> Outcome:
         """Apply one validated event, unless it is a repeat (duplicate or conflict) or late.
 
         Raises InvalidEventError, leaving the ledger exactly as it was, if the event
         cannot be held (for example, a value no contract rule let through)."""
-        first = self._digests.get(event.event_id)
+        first = self._ids.get(event.event_id)
         if first is not None:
-            return self._repeat(event, first)
+            return self._repeat(event, first.digest)
         try:
             late = self.is_late(event)
         except TypeError as error:  # an occurred_at without an offset
@@ -219,11 +242,18 @@ class Ledger:
         return Outcome.APPLIED
 
     def restore(self, event: Event) -> Outcome:
-        """Apply an event accepted before (recovery): no lateness check. As :meth:`apply`,
-        an event that cannot be held raises InvalidEventError and changes nothing."""
-        first = self._digests.get(event.event_id)
+        """Apply an event accepted before (recovery): no lateness check, but an event
+        older than the ids forgotten is late, as it may have counted already. As
+        :meth:`apply`, an event that cannot be held raises InvalidEventError and
+        changes nothing."""
+        first = self._ids.get(event.event_id)
         if first is not None:
-            return self._repeat(event, first)
+            return self._repeat(event, first.digest)
+        try:
+            if self._before_forgotten(event):
+                return Outcome.LATE
+        except TypeError as error:  # an occurred_at without an offset
+            raise _cannot_hold("occurred_at", error) from error
         self._prepare(event)()
         return Outcome.APPLIED
 
@@ -304,7 +334,7 @@ class Ledger:
             raise _cannot_hold(field, error) from error
 
         def commit() -> None:
-            self._digests.put(event.event_id, digest)
+            self._ids.put(event.event_id, SeenId(digest, day))
             self._accepted_count += 1
             self._counts.put("accepted", self._accepted_count)
             if channel is not None:
@@ -318,6 +348,66 @@ class Ledger:
             change()
 
         return commit
+
+    # -- the dedup horizon ---------------------------------------------------------
+
+    @property
+    def dedup_horizon(self) -> dt.timedelta:
+        """How long past its event's day, behind the slowest source's mark, an id is
+        remembered at least: the policy's, never shorter than the lateness."""
+        return self._horizon
+
+    @property
+    def forgotten_count(self) -> int:
+        """Accepted ids forgotten so far: accepted_count less the ids remembered."""
+        return self._counts.get(FORGOTTEN) or 0
+
+    def forget_ids(self, limit: int) -> int:
+        """Look at up to ``limit`` remembered ids, and forget those whose event's UTC day
+        ended a horizon or more before the lateness mark; returns how many it forgot.
+
+        A pass over every id goes on from where the call before stopped (in key order,
+        across restarts too), and starts only when the cutoff (the mark less the
+        horizon) has moved on by a share of the horizon since the last pass started
+        (models.dedup.PASS_STEP). An id stored without a day is given the watermark's."""
+        cursor = self._forgetting.get(PASS_CURSOR)
+        if limit < 1 or (cursor is None and not self._start_pass()):
+            return 0
+        cutoff = self._forgotten_before
+        assert cutoff is not None  # set when the pass started
+        seen = self._ids.items_after(cursor[0] if cursor else None, limit)
+        forgotten = 0
+        for event_id, entry in seen:
+            if entry.day is None:  # no event accepted before is later than the watermark
+                assert self.watermark is not None  # an id was accepted
+                stamped = SeenId(entry.digest, self.watermark.astimezone(dt.UTC).date())
+                self._ids.put(event_id, stamped)
+            elif dedup.forgettable(entry.day, cutoff):
+                self._ids.delete(event_id)
+                forgotten += 1
+        if len(seen) < limit:
+            self._forgetting.delete(PASS_CURSOR)  # the pass is done
+        else:
+            self._forgetting.put(PASS_CURSOR, (seen[-1][0],))
+        if forgotten:
+            self._counts.put(FORGOTTEN, self.forgotten_count + forgotten)
+        return forgotten
+
+    def _start_pass(self) -> bool:
+        """Start a pass if one is due: its cutoff is stored before any id is forgotten."""
+        mark = self._lateness_mark
+        if mark is None:
+            return False
+        try:
+            cutoff = mark - self._horizon
+        except OverflowError:  # a mark within the horizon of the earliest instant
+            return False
+        if not dedup.pass_due(cutoff, self._forgotten_before, self._horizon):
+            return False
+        self._forgotten_before = cutoff
+        self._marks.put(FORGOTTEN_BEFORE, cutoff)
+        self._forgetting.put(PASS_CURSOR, ())
+        return True
 
     def take_overflowed_channels(self) -> list[str]:
         """Sender channels sent to the overflow label since the last call, each only once."""

@@ -84,7 +84,6 @@ LEAD: Codec[LeadFact] = json_codec(_lead_plain, _lead_from)
 CONVERSION: Codec[ConversionFact] = json_codec(_conversion_plain, _conversion_from)
 CONTRACT: Codec[ContractFact] = json_codec(_contract_plain, _contract_from)
 CHURN: Codec[ChurnFact] = json_codec(_churn_plain, _churn_from)
-DIGEST: Codec[bytes] = Codec(bytes, bytes)
 INSTANT: Codec[dt.datetime] = json_codec(instant_plain, instant_from_plain)
 
 

@@ -27,6 +27,9 @@ class MetricPolicy:
     # units of the reporting currency per unit of the key currency
     fx_rates: dict[str, Decimal] = field(default_factory=dict)
     lateness: dt.timedelta = dt.timedelta(days=7)
+    # how long an accepted event_id is remembered, past its event's day, behind the
+    # slowest source's mark (models.dedup); never less than the lateness
+    dedup_horizon: dt.timedelta = dt.timedelta(days=14)
     window_days: tuple[int, ...] = (7, 30, 90, 365)
     retention_days: int = 800
     bands: BandThresholds = BandThresholds()

@@ -18,6 +18,7 @@ ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
 LEDGER_STATE_TABLE = "ledger-state"  # the ledger's table; its changelog is named after it
 # the table of every accepted event in earlier versions: migrated once
 LEGACY_LOG_TABLE = "ledger-log"
+DEFAULT_DEDUP_HORIZON_SECONDS = 14 * 86400
 
 
 class Settings(BaseSettings):
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     band_window: str = "30d"
     window_days: list[int] = [7, 30, 90, 365]
     lateness_seconds: int = Field(7 * 86400, ge=0)
+    # how long an accepted event_id is remembered for dedup, past its event's day, behind
+    # the slowest partition's mark: never less than the lateness (unset: 14 days, or the
+    # lateness if longer)
+    dedup_horizon_seconds: int | None = Field(None, ge=0)
     retention_days: int = Field(800, ge=1)
     include_one_time_fees: bool = False
     sub_year_policy: Literal["annualize", "cap_at_tcv"] = "annualize"
@@ -107,6 +112,18 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("dedup_horizon_seconds")
+    @classmethod
+    def _horizon_covers_lateness(cls, value: int | None, info: ValidationInfo) -> int | None:
+        lateness = info.data.get("lateness_seconds")  # absent when it was refused itself
+        if value is not None and lateness is not None and value < lateness:
+            raise ValueError(
+                f"{value} is shorter than REVPULSE_LATENESS_SECONDS={lateness}: an event id "
+                "forgotten within the lateness would let a re-sent event count twice; set "
+                "it to at least the lateness"
+            )
+        return value
+
     @field_validator("channel_allowlist")
     @classmethod
     def _no_reserved_channel(cls, value: list[str]) -> list[str]:
@@ -124,6 +141,7 @@ class Settings(BaseSettings):
             reporting_currency=self.reporting_currency,
             fx_rates=dict(self.fx_rates),
             lateness=dt.timedelta(seconds=self.lateness_seconds),
+            dedup_horizon=self.dedup_horizon(),
             window_days=tuple(self.window_days),
             retention_days=self.retention_days,
             bands=BandThresholds(
@@ -132,6 +150,13 @@ class Settings(BaseSettings):
             max_channels=self.max_channels,
             channel_allowlist=frozenset(name.lower() for name in self.channel_allowlist),
         )
+
+    def dedup_horizon(self) -> dt.timedelta:
+        """The one set, else the default, or the lateness if that is longer."""
+        seconds = self.dedup_horizon_seconds
+        if seconds is None:
+            seconds = max(DEFAULT_DEDUP_HORIZON_SECONDS, self.lateness_seconds)
+        return dt.timedelta(seconds=seconds)
 
     def max_future(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.max_future_seconds)

@@ -13,6 +13,8 @@ deletes its key the same way, as Faust's recovery does when it reads one.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +154,15 @@ class FaustLogTable:
             return iter([(key, value) for key, value in store.items() if key.startswith(prefix)])
         # rocksdb keeps keys sorted: seek to the prefix, stop at the first key past it
         return prefixed_items(partition_db(0).items(from_key=prefix), prefix, store.offset_key)
+
+    def scan_from(self, prefix: bytes, start: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        store = self.table.data
+        partition_db = getattr(store, "_db_for_partition", None)
+        if partition_db is None:  # the memory store: unordered, so every key is looked at
+            found = [(k, v) for k, v in store.items() if k.startswith(prefix) and k >= start]
+            return heapq.nsmallest(limit, found)
+        items = prefixed_items(partition_db(0).items(from_key=start), prefix, store.offset_key)
+        return list(itertools.islice(items, limit))
 
     def _put(self, key: bytes, value: bytes | None) -> None:
         store = self.table.data

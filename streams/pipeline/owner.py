@@ -162,6 +162,11 @@ class LedgerOwner:
             self.dirty = True
         return result
 
+    def forget_ids(self, limit: int) -> int:
+        """Forget the event ids past the dedup horizon, looking at up to ``limit`` of them
+        (models.ledger.Ledger.forget_ids); returns how many were forgotten."""
+        return 0 if self.ledger is None else self.ledger.forget_ids(limit)
+
     def new_overflowed_channels(self) -> list[str]:
         """Channels newly counted under the overflow label, each once per process."""
         if self.ledger is None:

@@ -59,3 +59,8 @@ class LogTable(Protocol):
         """Every local record whose key starts with ``prefix`` (in key order where the
         store keeps one; callers assume none)."""
         ...
+
+    def scan_from(self, prefix: bytes, start: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` local records whose key starts with ``prefix`` and is not
+        before ``start``, in key order."""
+        ...

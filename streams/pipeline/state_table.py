@@ -210,6 +210,27 @@ class TableMap(Generic[V]):
         overlay = {**self.in_flight, **self.pending}
         return self._items(overlay, self.table.scan(self.prefix))
 
+    def items_after(self, key: str | None, limit: int) -> list[tuple[str, V]]:
+        """Up to ``limit`` entries after ``key``, in key order: the table's, read from
+        where ``key`` sorts (UTF-8 keeps the order of the strings), merged with the
+        writes not in the table yet."""
+        overlay = {**self.in_flight, **self.pending}
+        later = sorted(k for k in overlay if key is None or k > key)
+        start = self.prefix if key is None else self.key_bytes(key) + b"\x00"
+        # each overlaid key may take the place of a stored one: read that many more
+        stored = self.table.scan_from(self.prefix, start, limit + len(later))
+        skip = len(self.prefix)
+        kept = {k: data for k, data in ((kd[skip:].decode(), data) for kd, data in stored)
+                if k not in overlay}  # fmt: skip
+        live: dict[str, V] = {}
+        for k in later:
+            write = overlay[k]
+            if not isinstance(write, _Gone):
+                live[k] = write
+        decode = self.codec.decode
+        return [(k, live[k] if k in live else decode(kept[k]))
+                for k in sorted([*kept, *live])[:limit]]  # fmt: skip
+
     def _items(
         self, overlay: dict[str, V | _Gone], stored: Iterator[tuple[bytes, bytes]]
     ) -> Iterator[tuple[str, V]]:

@@ -101,6 +101,10 @@ class FakeTable:
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return iter([(k, v) for k, v in sorted(self.data.items()) if k.startswith(prefix)])
 
+    def scan_from(self, prefix: bytes, start: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        found = [(k, v) for k, v in sorted(self.data.items()) if k.startswith(prefix)]
+        return [(k, v) for k, v in found if k >= start][:limit]
+
     def _put(self, key: bytes, value: bytes | None) -> None:
         if value is None:
             self.data.pop(key, None)
