@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 
@@ -30,3 +31,14 @@ class InvalidEventError(RevpulseError):
 
 class ConfigError(RevpulseError):
     """The settings are inconsistent; raised at start-up, before any work."""
+
+
+class OutOfReachError(RevpulseError):
+    """An ``--as-of`` day or window a bounded state copy cannot answer exactly: refused,
+    never answered short. ``first_day``: the first day it answers."""
+
+    def __init__(self, day: dt.date, first_day: dt.date, reason: str) -> None:
+        self.day = day
+        self.first_day = first_day
+        self.reason = reason
+        super().__init__(f"no data for {day}: {reason}")

@@ -29,15 +29,21 @@ dated before ``E`` that apply to the same contracts, one is enough (:func:`fold_
 
 The copy then holds the contracts whose term ends after ``E``, the churns dated at or after
 ``E``, and at most one earlier churn per account and per contract id.
+
+That holds for the worker's ``F`` and widest window, not a reader's: the copy records them
+(:class:`CopyReach`), and a reader refuses a day before ``F`` or a window wider than the
+widest (:meth:`CopyReach.refusal`), whatever its own settings say.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from models.book import BookedContract, Churn
+from models.errors import OutOfReachError
 from models.policy import MetricPolicy
 from models.series import CHURN_WINDOW_DAYS
 
@@ -46,6 +52,58 @@ QUARTER_MAX_DAYS = 92
 
 # an earlier churn kept for its scope: (effective date, event id), the greatest wins
 ChurnMark = tuple[dt.date, str]
+
+
+def widest_window_days(window_days: Iterable[int]) -> int:
+    """The widest window any figure of an as-of day reads the book through."""
+    return max(CHURN_WINDOW_DAYS, QUARTER_MAX_DAYS, *window_days)
+
+
+@dataclass(frozen=True)
+class CopyReach:
+    """What a bounded copy answers exactly: as-of days from ``first_as_of`` (``F``), over
+    windows of at most ``widest_window_days``. ``clock_day`` and ``retention_days`` are
+    what ``F`` was computed from, for the reader's message."""
+
+    first_as_of: dt.date
+    widest_window_days: int
+    clock_day: dt.date
+    retention_days: int
+
+    @staticmethod
+    def merged(reaches: Iterable[CopyReach]) -> CopyReach | None:
+        """What every one of several parts answers: the latest ``F``, the narrowest
+        widest window. None when there is none."""
+        found = list(reaches)
+        if not found:
+            return None
+        latest = max(found, key=lambda r: (r.first_as_of, r.clock_day))
+        narrowest = min(r.widest_window_days for r in found)
+        return dataclasses.replace(latest, widest_window_days=narrowest)
+
+    def refusal(self, day: dt.date, window_days: Iterable[int]) -> str | None:
+        """Why figures of ``day`` over ``window_days`` would be short, or None."""
+        if day < self.first_as_of:
+            return (
+                f"the state copy in Redis answers days from {self.first_as_of}: the worker "
+                f"keeps {self.retention_days} days before its clock {self.clock_day} and "
+                f"drops contracts and churns no later day can reach, so figures for {day} "
+                "would be short"
+            )
+        needed = widest_window_days(window_days)
+        if needed > self.widest_window_days:
+            return (
+                f"the state copy in Redis answers windows of up to {self.widest_window_days} "
+                f"days, the worker's widest; these windows reach {needed} days back, before "
+                "contracts it dropped, so their figures would be short"
+            )
+        return None
+
+    def check(self, day: dt.date, window_days: Iterable[int]) -> None:
+        """Raise :class:`OutOfReachError` when :meth:`refusal` gives a reason."""
+        reason = self.refusal(day, window_days)
+        if reason is not None:
+            raise OutOfReachError(day, self.first_as_of, reason)
 
 
 @dataclass(frozen=True)
@@ -65,8 +123,17 @@ class StateReach:
 
     def first_day(self, clock_day: dt.date) -> dt.date:
         """``E``: the first day any figure of an answered as-of day looks at."""
-        widest = max(CHURN_WINDOW_DAYS, QUARTER_MAX_DAYS, *self.window_days)
+        widest = widest_window_days(self.window_days)
         return self.first_as_of(clock_day) - dt.timedelta(days=widest - 1)
+
+    def copy_reach(self, clock_day: dt.date) -> CopyReach:
+        """What a copy bounded on ``clock_day`` answers."""
+        return CopyReach(
+            self.first_as_of(clock_day),
+            widest_window_days(self.window_days),
+            clock_day,
+            self.retention_days,
+        )
 
     @staticmethod
     def keeps(contract: BookedContract, first_day: dt.date) -> bool:

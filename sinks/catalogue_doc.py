@@ -119,6 +119,9 @@ def catalogue_markdown() -> str:
         "day their term ends, churn event ids by their date: what to drop or fold next |",
         f"| `{part.churn_kept}` | hash | `account:<id>` or `contract:<id>` -> "
         "`YYYY-MM-DD\\|event id` of the churn kept for it from before the first reached day |",
+        f"| `{part.reach}` | hash | `first_as_of`, `widest_window_days`, `clock_day`, "
+        "`retention_days`: the first day and widest window the part's copy answers exactly; "
+        "absent for an unbounded copy |",
     ]
     return "\n".join(lines)
 

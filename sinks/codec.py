@@ -9,6 +9,7 @@ from typing import Any
 
 from models.book import BookedContract, Churn
 from models.buckets import BucketKey
+from models.reach import CopyReach
 from models.series import MetricPoint
 
 
@@ -105,3 +106,31 @@ def churn_from_json(text: str | bytes) -> Churn:
     return Churn(
         raw["account_id"], raw["contract_id"], dt.date.fromisoformat(raw["effective_date"])
     )
+
+
+def reach_to_fields(reach: CopyReach) -> dict[str, str]:
+    """A copy's reach as the fields of its part's ``reach`` hash."""
+    return {
+        "first_as_of": reach.first_as_of.isoformat(),
+        "widest_window_days": str(reach.widest_window_days),
+        "clock_day": reach.clock_day.isoformat(),
+        "retention_days": str(reach.retention_days),
+    }
+
+
+def reach_from_fields(fields: dict[Any, Any]) -> CopyReach | None:
+    """The reach a part's hash records, or None for a copy that records none (written
+    by an earlier release, or unbounded)."""
+    if not fields:
+        return None
+    raw = {_decoded(key): _decoded(value) for key, value in fields.items()}
+    return CopyReach(
+        dt.date.fromisoformat(raw["first_as_of"]),
+        int(raw["widest_window_days"]),
+        dt.date.fromisoformat(raw["clock_day"]),
+        int(raw["retention_days"]),
+    )
+
+
+def _decoded(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

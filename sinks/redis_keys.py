@@ -97,6 +97,13 @@ class StatePartKeys:
         return f"{self.base}:churn_kept"
 
     @property
+    def reach(self) -> str:
+        """Hash: ``first_as_of``, ``widest_window_days``, ``clock_day``, ``retention_days``:
+        the days and windows the copy answers exactly (models.reach.CopyReach); absent
+        for an unbounded copy or one an earlier release wrote."""
+        return f"{self.base}:reach"
+
+    @property
     def all(self) -> tuple[str, ...]:
         return (
             self.buckets,
@@ -105,6 +112,7 @@ class StatePartKeys:
             self.contract_ends,
             self.churn_days,
             self.churn_kept,
+            self.reach,
         )
 
 

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from models.book import BookedContract, Churn
 from models.publication import Publication
-from models.reach import ChurnMark, StateReach, churn_scope, fold_churns
+from models.reach import ChurnMark, CopyReach, StateReach, churn_scope, fold_churns
 from models.series import MetricPoint
 from models.state import StateDelta
 from sinks.codec import (
@@ -25,6 +25,8 @@ from sinks.codec import (
     churn_to_json,
     contract_to_json,
     point_to_json,
+    reach_from_fields,
+    reach_to_fields,
 )
 from sinks.errors import SinkUnavailableError
 from sinks.redis_keys import RedisKeys, StatePartKeys, text
@@ -50,6 +52,7 @@ class _StatePlan:
     delta: StateDelta
     part: StatePartKeys
     first_day: dt.date | None  # None: unbounded, everything is kept
+    reach: CopyReach | None = None  # what the copy answers once written; None: unbounded
     contracts: dict[str, BookedContract] = field(default_factory=dict)
     gone_contracts: list[str] = field(default_factory=list)
     churns: dict[str, Churn] = field(default_factory=dict)
@@ -113,6 +116,10 @@ class _StatePlan:
             part.churn_kept,
             {scope: f"{day.isoformat()}|{e}" for scope, (day, e) in self.kept.items()},
         )
+        if self.reach is not None:  # the reader refuses what the copy cannot answer
+            pipe.hset(part.reach, mapping=reach_to_fields(self.reach))
+        else:
+            pipe.delete(part.reach)
 
 
 def _hset(pipe: Any, key: str, mapping: dict[str, str]) -> None:
@@ -145,6 +152,8 @@ class RedisSink:
         self._reach = reach
         # per state part, the first reached day its copy was last brought down to
         self._reached: dict[str, dt.date | None] = {}
+        # per state part, what its copy answers since the last write that succeeded
+        self._answers: dict[str, CopyReach] = {}
         self._keys = keys
         self._history_length = history_length
         self._client: aioredis.Redis | None = None
@@ -199,6 +208,7 @@ class RedisSink:
         self._last = None
         self._published_run_id = None
         self._reached.clear()
+        self._answers.clear()
 
     async def publish(self, publication: Publication) -> None:
         if self._client is None:
@@ -240,6 +250,8 @@ class RedisSink:
         self._published_run_id = self._seen_run_id
         if plan is not None:
             self._reached[plan.delta.part] = plan.first_day
+            if plan.reach is not None:
+                self._answers[plan.delta.part] = plan.reach
         last = {sid: text for sid, text in self._last.items() if sid in current}
         self._last = last
         await self._write_history(changed, last)
@@ -279,12 +291,15 @@ class RedisSink:
         answered ``--as-of`` day can reach (models.reach). An incremental write first reads
         what fell out of reach since the last one: only this part's owner writes it."""
         part = self._keys.state_part(delta.part)
-        first_day = None
-        if self._reach is not None:
-            first_day = self._reach.first_day(clock.astimezone(dt.UTC).date())
-        plan = _StatePlan(delta, part, first_day)
-        if first_day is None:
-            return plan
+        if self._reach is None:
+            return _StatePlan(delta, part, None)
+        clock_day = clock.astimezone(dt.UTC).date()
+        first_day = self._reach.first_day(clock_day)
+        answer = self._reach.copy_reach(clock_day)
+        if not delta.full:  # what was dropped before stays dropped, whatever the clock says
+            before = self._answers.get(delta.part) or await self._stored_reach(part)
+            answer = CopyReach.merged([answer, before] if before else [answer]) or answer
+        plan = _StatePlan(delta, part, first_day, answer)
         plan.contracts = {
             cid: c for cid, c in delta.contracts.items() if StateReach.keeps(c, first_day)
         }
@@ -323,6 +338,10 @@ class RedisSink:
                 if body is not None
             }
         return [text(cid) for cid in contract_ids], churns
+
+    async def _stored_reach(self, part: StatePartKeys) -> CopyReach | None:
+        (fields,) = await self._read(lambda pipe: pipe.hgetall(part.reach))
+        return reach_from_fields(fields)
 
     async def _kept_churns(self, part: StatePartKeys, scopes: set[str]) -> dict[str, ChurnMark]:
         if not scopes:

@@ -12,6 +12,7 @@ import sys
 from decimal import Decimal
 
 from models.catalogue import BY_NAME
+from models.errors import OutOfReachError
 from models.series import MetricPoint
 from sinks.codec import point_to_dict
 from sinks.redis_keys import RedisKeys
@@ -86,27 +87,35 @@ def why_empty(
 
 def _as_of_points(
     settings: Settings, as_of: dt.date, current: list[MetricPoint], meta: dict[str, str]
-) -> list[MetricPoint] | None:
-    """Every point as of ``as_of`` (undefined ones too), or None before the first kept day."""
-    from sinks.readback import points_as_of
+) -> list[MetricPoint]:
+    """Every point as of ``as_of`` (undefined ones too). Raises OutOfReachError for a day
+    or window the stored copy cannot answer exactly: the days it answers are the ones it
+    records, from the worker's settings; a copy that records none (an earlier release's)
+    is judged by this command's REVPULSE_RETENTION_DAYS."""
+    from sinks.readback import answer_as_of
 
     policy = settings.policy()
     if window_days := published_window_days(current):
         policy = dataclasses.replace(policy, window_days=window_days)
-    first = first_kept_day(meta, settings.retention_days)
-    if first is not None and as_of - dt.timedelta(days=max(policy.window_days) - 1) < first:
-        print(
-            f"# the worker keeps daily buckets from {first} ({settings.retention_days} days "
-            f"before its clock {meta['clock'][:10]}); windows reaching before it are left out",
-            file=sys.stderr,
-        )
-    if first is not None and as_of < first:
-        return None
-    points = asyncio.run(
-        points_as_of(
+    points, reach = asyncio.run(
+        answer_as_of(
             settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix), policy, as_of
         )
     )
+    if reach is not None:
+        first: dt.date | None = reach.first_as_of
+        kept = f"{reach.retention_days} days before its clock {reach.clock_day}"
+    else:
+        first = first_kept_day(meta, settings.retention_days)
+        kept = f"{settings.retention_days} days before its clock {meta.get('clock', '?')[:10]}"
+        if first is not None and as_of < first:
+            raise OutOfReachError(as_of, first, f"the worker keeps days from {first}")
+    if first is not None and as_of - dt.timedelta(days=max(policy.window_days) - 1) < first:
+        print(
+            f"# the worker keeps daily buckets from {first} ({kept}); windows reaching "
+            "before it are left out",
+            file=sys.stderr,
+        )
     print(f"# as of {as_of}: windows ending that day", file=sys.stderr)
     if first is not None:  # a window that starts before the first kept day is missing data
         points = [p for p in points if not _reaches_before(p.window, as_of, first)]
@@ -136,12 +145,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     points: list[MetricPoint] = current
     if args.as_of is not None:
-        found = _as_of_points(settings, args.as_of, current, meta)
-        if found is None:
-            first = first_kept_day(meta, settings.retention_days)
-            print(f"no data for {args.as_of}: the worker keeps days from {first}", file=sys.stderr)
+        try:
+            points = _as_of_points(settings, args.as_of, current, meta)
+        except OutOfReachError as refused:
+            print(refused, file=sys.stderr)
             return 1
-        points = found
         meta = {**meta, "clock": args.as_of.isoformat()}
     selected = [
         p

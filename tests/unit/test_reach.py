@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.book import BookedContract, BookSummary, Churn, build_book, summarize
+from models.errors import OutOfReachError
 from models.policy import MetricPolicy
-from models.reach import StateReach, churn_scope, fold_churns, reachable
+from models.reach import CopyReach, StateReach, churn_scope, fold_churns, reachable
 from models.windows import rolling, windows_ending
+from sinks.codec import reach_from_fields, reach_to_fields
 
 CLOCK_DAY = dt.date(2030, 1, 1)
 REACH = StateReach(retention_days=30, window_days=(7, 30))
@@ -139,3 +142,47 @@ def test_the_first_reached_day_covers_the_widest_window_of_the_first_answered_da
     assert wide.first_day(clock_day) == clock_day - dt.timedelta(days=10 + 729)
     narrow = StateReach(retention_days=10, window_days=(7,))  # the churn window still counts
     assert narrow.first_day(clock_day) == clock_day - dt.timedelta(days=10 + 364)
+
+
+def test_a_copy_answers_from_its_first_as_of_day_over_its_widest_window() -> None:
+    answer = REACH.copy_reach(CLOCK_DAY)
+    assert answer.first_as_of == FIRST_AS_OF == dt.date(2029, 12, 2)
+    assert answer.widest_window_days == 365  # the churn window: wider than 7, 30, a quarter
+    assert answer.refusal(FIRST_AS_OF, REACH.window_days) is None
+    assert answer.refusal(FIRST_AS_OF + dt.timedelta(days=400), (7, 30, 365)) is None
+    early = answer.refusal(FIRST_AS_OF - dt.timedelta(days=1), REACH.window_days)
+    assert early is not None and "answers days from 2029-12-02" in early
+    assert "keeps 30 days before its clock 2030-01-01" in early
+    wide = answer.refusal(FIRST_AS_OF, (7, 30, 400))
+    assert wide is not None and "windows of up to 365 days" in wide and "400" in wide
+
+
+def test_a_refused_day_raises_naming_the_first_day_answered() -> None:
+    answer = REACH.copy_reach(CLOCK_DAY)
+    day = FIRST_AS_OF - dt.timedelta(days=10)
+    with pytest.raises(OutOfReachError) as refused:
+        answer.check(day, REACH.window_days)
+    assert refused.value.first_day == FIRST_AS_OF
+    assert str(refused.value).startswith(f"no data for {day}: ")
+    answer.check(FIRST_AS_OF, REACH.window_days)  # answered: no error
+
+
+def test_parts_together_answer_what_each_of_them_answers() -> None:
+    """The latest first day and the narrowest widest window over the parts."""
+    behind = StateReach(retention_days=800, window_days=(7, 30, 400)).copy_reach(CLOCK_DAY)
+    ahead = REACH.copy_reach(CLOCK_DAY)
+    merged = CopyReach.merged([behind, ahead])
+    assert merged is not None
+    assert merged.first_as_of == ahead.first_as_of and merged.retention_days == 30
+    assert merged.widest_window_days == 365 < behind.widest_window_days
+    assert CopyReach.merged([behind]) == behind
+    assert CopyReach.merged([]) is None
+
+
+def test_a_reach_is_stored_as_text_and_read_back_equal() -> None:
+    answer = REACH.copy_reach(CLOCK_DAY)
+    fields = reach_to_fields(answer)
+    assert fields["first_as_of"] == "2029-12-02" and fields["widest_window_days"] == "365"
+    as_bytes = {key.encode(): value.encode() for key, value in fields.items()}
+    assert reach_from_fields(as_bytes) == answer
+    assert reach_from_fields({}) is None  # a copy that records none
