@@ -57,12 +57,14 @@ class DailyBuckets:
         self._days: dict[BucketKey, dict[dt.date, Decimal]] = defaultdict(dict)
         self._touched: set[tuple[BucketKey, dt.date]] = set()
         self._unstored: set[dt.date] = set()  # days changed since store_changes
+        self._no_day_before: dt.date = dt.date.max  # no amount is on an earlier day
         # per bucket, the same amounts by day number: what window sums are read from
         self._sums: dict[BucketKey, DaySums[Decimal]] = {}
         self._stored = stored
         if stored is not None:
             for text, amounts in stored.items():
                 day = dt.date.fromordinal(int(text))
+                self._no_day_before = min(self._no_day_before, day)
                 for key, amount in amounts:
                     self._days[key][day] = amount
                     self._sums_of(key).add(day.toordinal(), amount)
@@ -84,6 +86,7 @@ class DailyBuckets:
         days = self._days[key]
         self._touched.add((key, day))
         self._unstored.add(day)
+        self._no_day_before = min(self._no_day_before, day)
         self._sums_of(key).add(day.toordinal(), amount)
         total = MONEY_CONTEXT.add(days.get(day, _ZERO), amount)
         if total == 0:
@@ -123,7 +126,11 @@ class DailyBuckets:
         }
 
     def prune(self, before_day: dt.date) -> None:
-        """Forget every day before ``before_day`` (the retention limit)."""
+        """Forget every day before ``before_day`` (the retention limit): a look at every
+        bucket day only when one may be that old."""
+        if before_day <= self._no_day_before:
+            return
+        self._no_day_before = before_day
         for key, days in self._days.items():
             for day in [day for day in days if day < before_day]:
                 self._sums[key].add(day.toordinal(), days.pop(day).copy_negate())

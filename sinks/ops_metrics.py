@@ -59,7 +59,8 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ),
         publish_seconds=Histogram(
             "revpulse_publish_duration_seconds",
-            "Time one publish took, by step: computing the points, then each sink",
+            "Time one publish took, by step: computing the points (on its thread, once it "
+            "holds the ledger), then each sink",
             ("step",),
             buckets=PUBLISH_BUCKETS_SECONDS,
             registry=registry,

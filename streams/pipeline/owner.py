@@ -202,8 +202,6 @@ class LedgerOwner:
         started = time.monotonic()
         self.ledger.prune(day)
         points = compute_points(self.ledger, day)
-        self._last_compute_end = time.monotonic()
-        self._last_compute_seconds = self._last_compute_end - started
         band_value = next(
             (
                 p.value
@@ -224,7 +222,14 @@ class LedgerOwner:
         self._last_day = day
         state = self.ledger.take_delta(full=self.needs_full_state)
         self.needs_full_state = False
+        self._last_compute_end = time.monotonic()
+        self._last_compute_seconds = self._last_compute_end - started
         return Publication(tuple(points), clock, self.ledger.watermark, band, change, state)
+
+    @property
+    def last_compute_seconds(self) -> float:
+        """The last publication's own work, on its thread (no wait for the ledger)."""
+        return self._last_compute_seconds
 
     def _merge_unsent(self, change: BandChange | None) -> BandChange | None:
         """A change not yet delivered is carried on; a newer one extends it."""

@@ -68,7 +68,6 @@ class Publisher:
                 await self.ledger.load_if_needed()
         if not self.owner.ready:
             return
-        started = time.perf_counter()
         try:
             # in a thread, so the loop (ingestion, probes, /readyz) is not held meanwhile;
             # the lock keeps the ledger agent from changing the ledger until it is done
@@ -83,7 +82,7 @@ class Publisher:
             if self.health.problem() is None:
                 self.ops.last_publish_success.set(time.time())
             return
-        self.ops.publish_seconds.labels("compute").observe(time.perf_counter() - started)
+        self.ops.publish_seconds.labels("compute").observe(self.owner.last_compute_seconds)
         if self.owner.ledger is not None:
             self.ops.ledger_events.set(self.owner.ledger.accepted_count)
         await self.publish(publication)
