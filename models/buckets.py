@@ -86,7 +86,8 @@ class DailyBuckets:
         days = self._days[key]
         self._touched.add((key, day))
         self._unstored.add(day)
-        self._no_day_before = min(self._no_day_before, day)
+        if day < self._no_day_before:
+            self._no_day_before = day
         self._sums_of(key).add(day.toordinal(), amount)
         total = MONEY_CONTEXT.add(days.get(day, _ZERO), amount)
         if total == 0:

@@ -60,3 +60,14 @@ def test_one_entry_per_bucket_day_of_the_first_release_is_moved_over() -> None:
     buckets.store_changes()
     assert len(legacy) == 0
     assert DailyBuckets(stored).as_dict() == buckets.as_dict()
+
+
+def test_a_day_added_before_the_last_prune_limit_is_pruned_next_time() -> None:
+    """Pruning skips its look at every day only while none can be that old."""
+    buckets = DailyBuckets()
+    buckets.add("spend", ALL, MARCH_2, Decimal("4"))
+    buckets.prune(before_day=MARCH_2)
+    buckets.add("spend", ALL, MARCH_1, Decimal("3"))  # older than the limit
+    buckets.prune(before_day=MARCH_2)
+    assert buckets.as_dict() == {("spend", "all", "all"): {MARCH_2: Decimal("4")}}
+    assert buckets.total("spend", ALL, MARCH) == Decimal("4")
