@@ -110,13 +110,14 @@ class WorkerProcess:
         log_dir: Path,
         metrics_timeout_seconds: float = 10.0,
         data_dir: str | Path = DATA_DIR,  # under log_dir, unless absolute
+        name: str = "worker",  # its log is <log_dir>/<name>.log
     ) -> None:
         self.settings = settings
         self.metrics_timeout_seconds = metrics_timeout_seconds
         env = worker_env(overrides)
         env["REVPULSE_DATA_DIR"] = str(log_dir / data_dir)
         argv = [sys.executable, "-m", "streams.cli", "worker"]
-        self.child: ChildProcess = spawn("worker", argv, log_dir, env)
+        self.child: ChildProcess = spawn(name, argv, log_dir, env)
 
     def _get(self, path: str, timeout_seconds: float = 10.0) -> tuple[int, str]:
         url = f"http://127.0.0.1:{self.settings.web_port}{path}"

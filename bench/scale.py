@@ -37,9 +37,11 @@ from bench.pipeline import (
 )
 from bench.report import machine_info
 from bench.throughput import Stack, bench_overrides
+from bench.worker_log import TakeoverLog, read_takeover
 from bench.workload import Record, Workload, history_end
 from models.errors import RevpulseError
-from streams.devstack.stack import ChildProcess, children_stopped_on_exit, spawn
+from streams.devstack.stack import ChildProcess, children_stopped_on_exit, free_port, spawn
+from streams.kafka.clients import read_last_batch
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 
@@ -49,14 +51,23 @@ Load a multi-year history of M events into one `revpulse worker` on the embedded
 the default lateness, in three stages (to 1/4, 1/2 and all of M). At the end of each
 stage it prints the worker's resident memory, its publish compute time and the stage's
 end-to-end events/s. Then it SIGKILLs the worker and times a new one on the same data
-directory, polling /metrics every 0.5 s meanwhile. Last, a bare Faust agent (decode
-only) reads the same topic, and the pipeline's events/s is printed as a ratio to it.
+directory, then one with no local state, polling /metrics every 0.5 s meanwhile. Then a
+second worker (its own data directory, same group) starts next to the running one and
+becomes a standby of the ledger-state table; a top-up of events is sent, the worker
+that owns the ledger is SIGKILLed, and the standby's takeover is timed. Last, a bare
+Faust agent (decode only) reads the same topic, and the pipeline's events/s is printed
+as a ratio to it.
 """
 STAGES = (0.25, 0.5, 1.0)
 PUBLISH = "revpulse_publish_duration_seconds"
 PROGRESS_EVERY_SECONDS = 5.0
 POLL_SECONDS = 1.0
 RECOVERY_POLL_SECONDS = 0.5
+STANDBY_DATA_DIR = "standby-data"
+# events sent while the second worker is a standby, as a share of M: the changelog
+# records they make reach it only through Faust's standby reading (its start read the rest)
+TOP_UP_SHARE = 0.05
+TAIL = "revpulse_ledger_changelog_tail_records"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,12 +177,33 @@ class Takeover:
 
 
 @dataclass
+class StandbyTakeover:
+    """A standby taking the ledger over after a SIGKILL of its owner; times from the kill."""
+
+    standby_started: bool  # Faust gave it the ledger-state changelog as a standby
+    start_records: float  # changelog records it read into its empty store at its start
+    top_up_events: int  # sent while it was a standby
+    written_while_standby: int  # changelog records written meanwhile
+    ledger_target: float  # events the killed owner's ledger held
+    log: TakeoverLog  # its assignment time and the records its recovery read
+    killed_at: float  # wall-clock time of the kill
+    ledger_seconds: float  # until its ledger holds every event and it published
+    poll: Poll
+
+    @property
+    def assigned_seconds(self) -> float | None:
+        at = self.log.assigned_at
+        return None if at is None else at - self.killed_at
+
+
+@dataclass
 class Results:
     stages: list[tuple[Stage, float]] = field(default_factory=list)  # (stage, events/s)
     late: float = 0.0
     duplicates: float = 0.0
     same_dir: Takeover | None = None  # a restart on the same data directory
     fresh: Takeover | None = None  # a new worker with no local state
+    standby: StandbyTakeover | None = None  # a standby taking over
     bare_events_per_second: float = 0.0
 
 
@@ -343,6 +375,158 @@ def restart(
     return worker, Takeover(ready - spawned, poll.ledger_at - spawned, tail, poll)
 
 
+def changelog_end(settings: Settings) -> int:
+    """The ledger-state changelog's true end (Tansu reports its last batch's base + 1)."""
+    last = asyncio.run(read_last_batch(settings.kafka_bootstrap, settings.changelog_topic(), 0))
+    return last[-1].offset + 1 if last else 0
+
+
+def log_since(worker: WorkerProcess, offset: int) -> str:
+    with worker.child.log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+def log_size(worker: WorkerProcess) -> int:
+    return worker.child.log_path.stat().st_size
+
+
+def owner_and_standby(
+    workers: tuple[WorkerProcess, WorkerProcess],
+    offsets: tuple[int, int],
+    count: int,
+    timeout_seconds: float,
+) -> tuple[WorkerProcess, WorkerProcess, bool]:
+    """Once the group settled: (the worker that owns the ledger and holds ``count``, the
+    other, whether Faust started standby partitions on the other since ``offsets``).
+    Gives the other ``timeout_seconds`` to become a standby, then goes on without."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        samples = [worker.samples() for worker in workers]
+        owners = [
+            index
+            for index, found in enumerate(samples)
+            if total(found, "revpulse_ledger_owner") == 1
+            and total(found, "revpulse_ledger_events") >= count
+        ]
+        if len(owners) == 1:
+            owner, other = owners[0], 1 - owners[0]
+            settings = workers[other].settings
+            log = read_takeover(
+                log_since(workers[other], offsets[other]),
+                settings.facts_topic,
+                settings.changelog_topic(),
+            )
+            if log.standby_started or time.monotonic() > deadline:
+                return workers[owner], workers[other], log.standby_started
+        elif time.monotonic() > deadline:
+            raise BenchError(
+                f"no single worker owned the ledger with {count:,} events after "
+                f"{timeout_seconds:g} s of two workers in the group"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def top_up(workload: Workload, count: int) -> list[Record]:
+    """``count`` more events, after the history: stamped at its end, so none is late."""
+    records: list[Record] = []
+    while len(records) < count:
+        records.extend(workload.live(workload.end))
+    return records[:count]
+
+
+def send_top_up(
+    owner: WorkerProcess, records: list[Record], target: int, stall_seconds: float
+) -> float:
+    """Send ``records`` and wait until the owner's ledger holds ``target``; returns what
+    it holds then."""
+    producer = Producer(owner.settings.kafka_bootstrap, owner.settings.events_topic)
+    producer.start(records)
+    producer.join()
+    last_change, last = time.monotonic(), -1.0
+    while (ledger := total(owner.samples(), "revpulse_ledger_events")) < target:
+        if ledger != last:
+            last_change, last = time.monotonic(), ledger
+        if time.monotonic() - last_change > stall_seconds:
+            raise BenchError(
+                f"with a standby in the group, the owner's ledger stayed at {ledger:,.0f} "
+                f"of {target:,} for {stall_seconds:g} s"
+            )
+        time.sleep(POLL_SECONDS)
+    return ledger
+
+
+def start_standby(
+    overrides: dict[str, Any], log_dir: Path, args: argparse.Namespace, started: list[WorkerProcess]
+) -> WorkerProcess:
+    """A second worker in the group: its own web port and data directory, its own log."""
+    mine = {**overrides, "web_port": free_port()}
+    worker = WorkerProcess(
+        Settings(**mine), mine, log_dir, args.metrics_timeout, STANDBY_DATA_DIR, name="standby"
+    )
+    started.append(worker)  # stopped by the caller, however this phase ends
+    worker.wait_ready(timeout_seconds=args.timeout + 60)
+    return worker
+
+
+def standby_takeover(
+    running: WorkerProcess,
+    overrides: dict[str, Any],
+    log_dir: Path,
+    count: int,
+    args: argparse.Namespace,
+    workload: Workload,
+    started: list[WorkerProcess],
+) -> StandbyTakeover:
+    """A second worker next to ``running``; once one owns the ledger and the other is its
+    standby, a top-up of events is sent, the owner SIGKILLed, and the other timed until
+    it holds every event and publishes. Every worker is in ``started``, to be stopped."""
+    offsets = (log_size(running), 0)
+    standby = start_standby(overrides, log_dir, args, started)
+    owner, standby, standby_started = owner_and_standby(
+        (running, standby), offsets, count, args.timeout
+    )
+    say(f"the standby ({'assigned' if standby_started else 'NOT assigned'} standby "
+        f"partitions) follows; sending a top-up of events")  # fmt: skip
+    settings = standby.settings
+    end_before = changelog_end(settings)
+    records = top_up(workload, max(100, round(count * TOP_UP_SHARE)))
+    target = send_top_up(owner, records, count + len(records), args.timeout)
+    written = changelog_end(settings) - end_before
+    offset = log_size(standby)
+    killed_at, killed = time.time(), time.monotonic()
+    owner.child.kill()
+    say("SIGKILLed the ledger's owner; the standby takes over")
+    poll, stop = Poll(), threading.Event()
+    poller = threading.Thread(
+        target=poll_metrics,
+        args=(settings.web_port, target, args.recovery_poll_timeout, poll, stop),
+        daemon=True,
+    )
+    poller.start()
+    try:
+        deadline = killed + args.timeout + 60
+        while poll.ledger_at is None:
+            standby.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"the standby's ledger held {poll.ledger:,.0f} of {target:,.0f} "
+                    f"{deadline - killed:.0f} s after the kill; see {standby.child.log_path}"
+                )
+            time.sleep(0.2)
+        start_records = total(standby.samples(), TAIL)
+    finally:
+        stop.set()
+        poller.join()
+    log = read_takeover(
+        log_since(standby, offset), settings.facts_topic, settings.changelog_topic()
+    )
+    return StandbyTakeover(
+        standby_started, start_records, len(records), written, target, log, killed_at,
+        poll.ledger_at - killed, poll,
+    )  # fmt: skip
+
+
 def bare_agent(settings: Settings, count: int, log_dir: Path, timeout: float) -> float:
     """Events/s of a bare Faust agent (decode only) reading the events topic from the start."""
     status = log_dir / "bare-agent.json"
@@ -404,6 +588,7 @@ def run(args: argparse.Namespace, results: Results) -> None:
     stack = Stack(log_dir)
     succeeded = False
     worker: WorkerProcess | None = None
+    standby_phase: list[WorkerProcess] = []  # the workers of the standby phase
     span_days = round(args.years * 365)
     try:
         say(f"starting the embedded broker and Redis (logs in {log_dir})")
@@ -441,14 +626,21 @@ def run(args: argparse.Namespace, results: Results) -> None:
         worker, results.same_dir = restart(worker, overrides, log_dir, count, args, DATA_DIR)
         say("SIGKILLed it; starting a fresh one with no local state")
         worker, results.fresh = restart(worker, overrides, log_dir, count, args, "fresh-data")
-        worker.stop()
+        say("starting a second worker next to it, to become a standby of the ledger-state table")
+        standby_phase.append(worker)
         worker = None
+        results.standby = standby_takeover(
+            standby_phase[0], overrides, log_dir, count, args, workload, standby_phase
+        )
+        for each in standby_phase:
+            each.stop()
+        standby_phase.clear()
         say("the bare Faust agent reads the same topic")
         results.bare_events_per_second = bare_agent(settings, count, log_dir, args.timeout + 60)
         succeeded = True
     finally:
-        if worker is not None:
-            worker.stop()
+        for each in [*standby_phase, *([worker] if worker is not None else [])]:
+            each.stop()
         stack.stop()
         if succeeded and not args.keep_logs:
             shutil.rmtree(log_dir, ignore_errors=True)
@@ -467,6 +659,25 @@ def takeover_line(what: str, takeover: Takeover) -> str:
     )
 
 
+def standby_line(standby: StandbyTakeover) -> str:
+    poll, log = standby.poll, standby.log
+    assigned = standby.assigned_seconds
+    after = "" if assigned is None else f" ({standby.ledger_seconds - assigned:.1f} s after it)"
+    read = "none logged" if log.recovery_records is None else f"{log.recovery_records:,}"
+    return (
+        f"  standby takeover: standby partitions "
+        f"{'assigned' if standby.standby_started else 'NEVER assigned'}, "
+        f"{standby.start_records:,.0f} changelog records read at its start, then "
+        f"{standby.top_up_events:,} events sent ({standby.written_while_standby:,} changelog "
+        f"records); from the owner's SIGKILL: until assigned the ledger "
+        f"{'never' if assigned is None else f'{assigned:.1f} s'}, until the ledger holds "
+        f"all M + top-up ({standby.ledger_target:,.0f}) again {standby.ledger_seconds:.1f} s"
+        f"{after}, changelog records read {read} (+ {log.last_batch_records:,}"
+        f" of the last batch); /metrics meanwhile: longest answer {poll.max_seconds:.2f} s, "
+        f"{poll.timeouts} timeouts of {poll.polls} polls (every {RECOVERY_POLL_SECONDS:g} s)"
+    )
+
+
 def summary(results: Results, count: int) -> list[str]:
     load_seconds = sum(stage.seconds for stage, _ in results.stages)
     overall = count / load_seconds if load_seconds else 0.0
@@ -481,6 +692,7 @@ def summary(results: Results, count: int) -> list[str]:
             )
             if takeover is not None
         ),
+        *([standby_line(results.standby)] if results.standby is not None else []),
         f"  pipeline end-to-end, all stages {overall:,.0f} events/s",
         f"  bare Faust agent (decode only), same topic {bare:,.0f} events/s",
         f"  pipeline / bare Faust agent = {overall / bare if bare else 0.0:.3f}x",

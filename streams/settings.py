@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     alerts_topic: str = "revpulse-alerts"
     partitions: int = Field(4, ge=1, le=256)
     replication_factor: int = Field(1, ge=1)
+    # workers that keep a copy of the ledger-state table from its changelog, ready to
+    # take the ledger over (Faust's table_standby_replicas)
+    table_standby_replicas: int = Field(1, ge=0)
 
     # processing
     # events per facts message at most: 1,000 of up to ~1 KB stay within Kafka's 1 MB limit

@@ -34,6 +34,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def new_topic(spec: TopicSpec, settings: Settings) -> NewTopic:
+    """The creation request for ``spec``: REVPULSE_REPLICATION_FACTOR copies of each
+    partition (1 on the embedded broker, 3 on a real cluster), a changelog compacted."""
+    configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+    return NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=configs)
+
+
 async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> None:
     """Create missing topics; check that existing ones have the partitions we need."""
     deadline = asyncio.get_running_loop().time() + timeout_seconds
@@ -64,17 +71,7 @@ async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> No
         missing = [spec for spec in wanted if spec.name not in existing]
         for spec in missing:
             try:
-                configs = {"cleanup.policy": "compact"} if spec.compacted else {}
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            spec.name,
-                            spec.partitions,
-                            settings.replication_factor,
-                            topic_configs=configs,
-                        )
-                    ]
-                )
+                await admin.create_topics([new_topic(spec, settings)])
                 log.info("created topic %s with %d partitions", spec.name, spec.partitions)
             except TopicAlreadyExistsError:
                 pass

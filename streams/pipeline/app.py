@@ -91,6 +91,7 @@ def faust_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=settings.session_timeout_seconds,

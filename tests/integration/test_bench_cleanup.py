@@ -160,3 +160,36 @@ def test_a_soak_that_fails_stops_every_process() -> None:
     assert "soak FAILED: the ledger holds" in stderr, stderr[-3000:]
     assert "Traceback" not in stderr
     assert left == {}, left
+
+
+def test_sigterm_during_the_scale_standby_phase_stops_both_workers(tmp_path: Path) -> None:
+    marker, env = marked_env()
+    stderr_path = tmp_path / "scale.err"
+    with stderr_path.open("wb") as stderr:
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "bench.scale", "--events", "2000"],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+
+        def two_workers_running() -> bool:
+            assert bench.poll() is None, stderr_path.read_text()[-3000:]
+            workers = [line for line in marked(marker).values() if "streams.cli worker" in line]
+            return len(workers) == 2  # only in the standby phase: the owner and the standby
+
+        wait_for(two_workers_running, 200, "the scale bench's standby phase")
+        bench.send_signal(signal.SIGTERM)
+        bench.wait(60)
+        time.sleep(0.5)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+        left = kill_marked(marker, stderr_path.read_text())
+    err = stderr_path.read_text()
+    assert "starting a second worker next to it" in err, err[-3000:]
+    assert bench.returncode == 130, err[-3000:]
+    assert "scale STOPPED: interrupted; every process it started is stopped" in err
+    assert "Traceback" not in err, err[-3000:]
+    assert left == {}, left

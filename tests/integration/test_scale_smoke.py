@@ -24,10 +24,19 @@ TAKEOVER = (
     rf"changelog records read ({NUMBER}); /metrics meanwhile: longest answer ({NUMBER}) s, "
     rf"({NUMBER}) timeouts of ({NUMBER}) polls"
 )
+STANDBY = (
+    rf"standby takeover: standby partitions assigned, ({NUMBER}) changelog records read at "
+    rf"its start, then ({NUMBER}) events sent \(({NUMBER}) changelog records\); from the "
+    rf"owner's SIGKILL: until assigned the ledger ({NUMBER}) s, until the ledger holds all M "
+    rf"\+ top-up \(({NUMBER})\) again ({NUMBER}) s \(({NUMBER}) s after it\), changelog "
+    rf"records read ({NUMBER}) \(\+ ({NUMBER}) of the last batch\); /metrics meanwhile: "
+    rf"longest answer ({NUMBER}) s, ({NUMBER}) timeouts of ({NUMBER}) polls"
+)
 SUMMARY = (
     rf"counted late ({NUMBER}), duplicates ({NUMBER})",
     rf"restart on the same data dir: {TAKEOVER}",
     rf"fresh worker, no local state: {TAKEOVER}",
+    STANDBY,
     rf"pipeline end-to-end, all stages ({NUMBER}) events/s",
     rf"bare Faust agent \(decode only\), same topic ({NUMBER}) events/s",
     rf"pipeline / bare Faust agent = ({NUMBER})x",
@@ -72,8 +81,16 @@ def test_short_scale_run_prints_every_figure() -> None:
     same_dir_tail, fresh_tail = number(found[1].group(3)), number(found[2].group(3))
     # the same data directory reads (almost) nothing of the changelog; a fresh worker all of it
     assert same_dir_tail < fresh_tail and fresh_tail > 0, out
-    assert number(found[4].group(1)) > 0, out  # the bare agent read the topic
-    assert number(found[5].group(1)) > 0, out
+    start, sent, written, assigned, target, held, _after, read, _last, _long, _t, polls = map(
+        number, found[3].groups()
+    )
+    assert start > 0 and sent > 0 and written > 0, out
+    assert target == 20000 + sent, out  # the killed owner held the history and the top-up
+    assert 0 < assigned <= held and polls > 0, out
+    # the standby followed the changelog: its takeover read less than was written meanwhile
+    assert read < written, out
+    assert number(found[5].group(1)) > 0, out  # the bare agent read the topic
+    assert number(found[6].group(1)) > 0, out
 
 
 def processes_mentioning(text: str) -> list[int]:

@@ -1,0 +1,43 @@
+"""The replication factor and the standby replicas reach the topics and the Faust app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.kafka.topics import new_topic, topic_specs
+from streams.pipeline.app import build_pipeline
+from streams.settings import Settings
+
+
+def test_every_topic_is_created_with_the_configured_replication_factor() -> None:
+    settings = Settings(replication_factor=3, insecure_dev_mode=True)
+    created = {spec.name: new_topic(spec, settings) for spec in topic_specs(settings)}
+    assert {topic.replication_factor for topic in created.values()} == {3}
+    assert created[settings.events_topic].num_partitions == settings.partitions
+    assert created[settings.facts_topic].num_partitions == 1
+    changelog = created[settings.changelog_topic()]
+    assert changelog.topic_configs == {"cleanup.policy": "compact"}
+    assert created[settings.events_topic].topic_configs == {}
+
+
+def test_defaults_suit_the_embedded_broker() -> None:
+    settings = Settings(insecure_dev_mode=True)
+    assert settings.replication_factor == 1
+    assert settings.table_standby_replicas == 1
+
+
+@pytest.mark.parametrize("replicas", [0, 2])
+def test_faust_app_takes_standby_replicas_and_replication(tmp_path: Path, replicas: int) -> None:
+    settings = Settings(
+        data_dir=tmp_path, table_standby_replicas=replicas, replication_factor=3,
+        insecure_dev_mode=True,
+    )  # fmt: skip
+    app = build_pipeline(settings, sinks=[], registry=CollectorRegistry()).app
+    try:
+        assert app.conf.table_standby_replicas == replicas
+        assert app.conf.topic_replication_factor == 3
+    finally:
+        app.loop.close()
