@@ -65,7 +65,7 @@ def write_events(path: Path, count: int, seed: int) -> int:
     ):
         step = 0
         while written < count:
-            at = end - span + span * min(step, steps - 1) / steps
+            at = end - span + span * (min(step, steps - 1) / steps)  # no timedelta overflow
             batch = simulator.step(at)[: count - written]
             handle.write("".join(json.dumps(event) + "\n" for event in batch))
             written += len(batch)

@@ -138,17 +138,13 @@ class FakeReader:
 
 
 class BatchProducer:
-    """aiokafka's producer as FaustLogTable sends through it: batches built by aiokafka's
-    own builder, each delivered when the test says so, at the offsets a broker gives."""
+    """aiokafka's producer as FaustLogTable sends through it: the batches it is given,
+    each delivered when the test says so, at the offsets a broker gives."""
 
-    def __init__(self, topic: str, batch_bytes: int = 16384) -> None:
+    def __init__(self, topic: str) -> None:
         self.topic = topic
-        self.batch_bytes = batch_bytes
         self.batches: list[tuple[BatchBuilder, asyncio.Future[Any]]] = []
         self.end_offset = 0
-
-    def create_batch(self) -> BatchBuilder:
-        return BatchBuilder(self.batch_bytes, 0)
 
     async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> Any:
         assert (topic, partition) == (self.topic, 0)

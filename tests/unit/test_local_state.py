@@ -114,11 +114,13 @@ def memory_table() -> Any:
 
 async def test_records_are_kept_a_batch_at_a_time_once_the_changelog_has_it() -> None:
     """Full batches, then the last record alone; nothing kept before its delivery."""
-    producer = BatchProducer(CHANGELOG.topic, batch_bytes=200)
+    producer = BatchProducer(CHANGELOG.topic)
     table = memory_table()
     records: list[tuple[bytes, bytes | None]] = [(b"k%d" % i, b"v" * 40) for i in range(7)]
     records.append((b"gone", None))
-    sending = asyncio.ensure_future(FaustLogTable(table, lambda: producer).send(records))
+    sending = asyncio.ensure_future(
+        FaustLogTable(table, lambda: producer, batch_bytes=200).send(records)
+    )
     sizes: list[int] = []
     while not sending.done():
         await asyncio.sleep(0)

@@ -448,7 +448,7 @@ def faust_table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
 async def test_faust_log_table_keeps_deletes_and_scans_a_prefix(faust_table: Any) -> None:
     topic = faust_table.changelog_topic.get_topic_name()
     producer = BatchProducer(topic)
-    logged = FaustLogTable(faust_table, lambda: producer)
+    logged = FaustLogTable(faust_table, lambda: producer, batch_bytes=200)
     sending = asyncio.ensure_future(
         logged.send([(key, key.upper()) for key in (b"a\x00x", b"a\x00y", b"ab\x00z", b"b\x00w")])
     )
@@ -503,7 +503,7 @@ async def test_faust_recovery_applies_a_changelog_tombstone_as_a_delete(faust_ta
 @pytest.mark.parametrize("faust_table", ["rocksdb"], indirect=True)
 async def test_table_maps_on_a_rocksdb_table(faust_table: Any) -> None:
     producer = BatchProducer(faust_table.changelog_topic.get_topic_name())
-    logged = FaustLogTable(faust_table, lambda: producer)
+    logged = FaustLogTable(faust_table, lambda: producer, batch_bytes=200)
     maps = TableMaps(logged)
     amounts = maps.open("ledger.amounts", MONEY)
     amounts.put("a", Decimal("1.10"))
@@ -528,7 +528,7 @@ async def test_a_send_puts_its_last_record_in_a_batch_of_its_own(faust_table: An
     """Tansu's reported end is its last batch's base + 1: the last record of a send goes
     out only once the broker has the others, so it is never batched with them."""
     producer = BatchProducer(faust_table.changelog_topic.get_topic_name())
-    logged = FaustLogTable(faust_table, lambda: producer)
+    logged = FaustLogTable(faust_table, lambda: producer, batch_bytes=200)
     sending = asyncio.ensure_future(logged.send([(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]))
     await asyncio.sleep(0.01)
     assert [batch.record_count() for batch in producer.undelivered()] == [2]
