@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +35,8 @@ from sinks.redis_keys import RedisKeys, StatePartKeys, text
 
 # series whose history is pushed in one round trip: a few milliseconds of the loop each
 HISTORY_CHUNK_SERIES = 250
+# fields of a full state write staged per round trip: tens of milliseconds of the loop
+STAGE_CHUNK_FIELDS = 2000
 
 
 def _encoded(points: Iterable[MetricPoint]) -> dict[str, str]:
@@ -60,6 +64,7 @@ class _StatePlan:
     unfolded: dict[str, Churn] = field(default_factory=dict)  # folded now, stored earlier
     kept: dict[str, ChurnMark] = field(default_factory=dict)
     gone_churns: set[str] = field(default_factory=set)
+    staged: list[str] = field(default_factory=list)  # keys a full write staged
 
     def __post_init__(self) -> None:
         if self.first_day is None:
@@ -91,44 +96,78 @@ class _StatePlan:
         for chunk in _chunks(sorted(self.gone_churns | set(self.unfolded))):
             pipe.zrem(part.churn_days, *chunk)
 
-    def _queue_writes(self, pipe: Any) -> None:
-        delta, part = self.delta, self.part
-        present = {
-            bucket_field(k, day): format(amount, "f")
-            for (k, day), amount in delta.buckets.items()
-            if amount != 0
+    def split_by_reach(self) -> dict[str, Churn]:
+        """Contracts kept and gone by the first reached day; the churns dated before it
+        (to fold) are returned, the others kept by day."""
+        assert self.first_day is not None
+        first_day, delta = self.first_day, self.delta
+        self.contracts = {
+            cid: c for cid, c in delta.contracts.items() if StateReach.keeps(c, first_day)
         }
-        _hset(pipe, part.buckets, present)
-        _hset(pipe, part.contracts, {cid: contract_to_json(c) for cid, c in self.contracts.items()})
-        _zadd(
-            pipe,
+        self.gone_contracts = [cid for cid in delta.contracts if cid not in self.contracts]
+        earlier = {e: c for e, c in delta.churns.items() if c.effective_date < first_day}
+        self.churn_days = {e: c for e, c in delta.churns.items() if e not in earlier}
+        return earlier
+
+    def writes(self) -> Iterator[tuple[str, str, Iterator[tuple[str, Any]]]]:
+        """Each key this write adds to: (key, "hset" or "zadd", its fields and values),
+        the values encoded as they are read, a chunk at a time."""
+        delta, part = self.delta, self.part
+        yield (
+            part.buckets,
+            "hset",
+            (
+                (bucket_field(k, day), format(amount, "f"))
+                for (k, day), amount in delta.buckets.items()
+                if amount != 0
+            ),
+        )
+        contracts = self.contracts
+        yield part.contracts, "hset", ((cid, contract_to_json(c)) for cid, c in contracts.items())
+        yield (
             part.contract_ends,
-            {cid: c.term_end.toordinal() for cid, c in self.contracts.items()},
+            "zadd",
+            ((cid, c.term_end.toordinal()) for cid, c in contracts.items()),
         )
-        _hset(pipe, part.churns, {e: churn_to_json(c) for e, c in self.churns.items()})
-        _zadd(
-            pipe,
+        yield part.churns, "hset", ((e, churn_to_json(c)) for e, c in self.churns.items())
+        yield (
             part.churn_days,
-            {e: c.effective_date.toordinal() for e, c in self.churn_days.items()},
+            "zadd",
+            ((e, c.effective_date.toordinal()) for e, c in self.churn_days.items()),
         )
-        _hset(
-            pipe,
+        yield (
             part.churn_kept,
-            {scope: f"{day.isoformat()}|{e}" for scope, (day, e) in self.kept.items()},
+            "hset",
+            ((scope, f"{day.isoformat()}|{e}") for scope, (day, e) in self.kept.items()),
         )
-        if self.reach is not None:  # the reader refuses what the copy cannot answer
-            pipe.hset(part.reach, mapping=reach_to_fields(self.reach))
+
+    def _queue_writes(self, pipe: Any) -> None:
+        if self.delta.full:  # staged before the transaction: moved into place here
+            for key in self.staged:
+                pipe.rename(staging_key(key), key)
         else:
-            pipe.delete(part.reach)
+            for key, command, items in self.writes():
+                for chunk in _chunks(list(items)):
+                    _queue(pipe, command=command, key=key, chunk=chunk)
+        if self.reach is not None:  # the reader refuses what the copy cannot answer
+            pipe.hset(self.part.reach, mapping=reach_to_fields(self.reach))
+        else:
+            pipe.delete(self.part.reach)
 
 
-def _hset(pipe: Any, key: str, mapping: dict[str, str]) -> None:
-    for chunk in _chunks(list(mapping.items())):
+def staging_key(key: str) -> str:
+    """Where a full write puts a key's contents before it replaces the key."""
+    return f"{key}:staging"
+
+
+def _delete(pipe: Any, *, key: str) -> None:
+    pipe.delete(key)
+
+
+def _queue(pipe: Any, *, command: str, key: str, chunk: list[tuple[str, Any]]) -> None:
+    if command == "hset":
         pipe.hset(key, mapping=dict(chunk))
-
-
-def _zadd(pipe: Any, key: str, scores: dict[str, int]) -> None:
-    for chunk in _chunks(list(scores.items())):
+    else:
         pipe.zadd(key, dict(chunk))
 
 
@@ -232,6 +271,8 @@ class RedisSink:
         plan = None
         if publication.state is not None:
             plan = await self._state_plan(publication.state, publication.clock)
+            if plan.delta.full:
+                await self._stage(plan)
         pipe = self._client.pipeline(transaction=True)
         if changed:
             pipe.hset(keys.current, mapping=changed)
@@ -276,6 +317,20 @@ class RedisSink:
             await self._run(pushes)
             last.update(chunk)
 
+    async def _stage(self, plan: _StatePlan) -> None:
+        """A full write's contents, written to staging keys a chunk per round trip (the
+        loop serves everything else between chunks: a part holds up to hundreds of
+        thousands of contracts); the transaction then renames them into place."""
+        for key, command, items in plan.writes():
+            staged = staging_key(key)
+            await self._run(functools.partial(_delete, key=staged))
+            written = False
+            while chunk := list(itertools.islice(items, STAGE_CHUNK_FIELDS)):
+                await self._run(functools.partial(_queue, command=command, key=staged, chunk=chunk))
+                written = True
+            if written:
+                plan.staged.append(key)
+
     async def _run(self, commands: Callable[[Any], None]) -> None:
         """One non-transactional pipeline of ``commands``."""
         assert self._client is not None
@@ -300,12 +355,8 @@ class RedisSink:
             before = self._answers.get(delta.part) or await self._stored_reach(part)
             answer = CopyReach.merged([answer, before] if before else [answer]) or answer
         plan = _StatePlan(delta, part, first_day, answer)
-        plan.contracts = {
-            cid: c for cid, c in delta.contracts.items() if StateReach.keeps(c, first_day)
-        }
-        plan.gone_contracts = [cid for cid in delta.contracts if cid not in plan.contracts]
-        earlier = {e: c for e, c in delta.churns.items() if c.effective_date < first_day}
-        plan.churn_days = {e: c for e, c in delta.churns.items() if e not in earlier}
+        # in a thread: a full delta holds every contract of the part
+        earlier = await asyncio.to_thread(plan.split_by_reach)
         kept: dict[str, ChurnMark] = {}
         if not delta.full:
             if self._reached.get(delta.part) != first_day:

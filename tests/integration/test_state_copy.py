@@ -203,3 +203,37 @@ async def test_a_bounded_copy_answers_every_kept_day_as_the_whole_one_does(
     # the ledger prunes buckets before the retention: a zero amount removes the field
     assert dt.date(2024, 6, 5) in bucket_days and dt.date(2025, 6, 5) in bucket_days
     assert bounded_state.buckets.as_dict() == whole_state.buckets.as_dict() == {}
+
+
+async def test_a_full_write_is_staged_then_moved_into_place(redis_url: str) -> None:
+    """A large part goes to staging keys a chunk per round trip; the copy read meanwhile
+    is the one before; what a write cut short left in staging is never read."""
+    keys = fresh_keys()
+    part = keys.state_part("0")
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await publish(redis_url, keys, publication(StateDelta(
+            full=True, contracts={"C0": booked("C0", "A0")}, part="0")))  # fmt: skip
+        await client.hset(f"{part.contracts}:staging", "LEFT", "from a write cut short")
+        many = {f"C{n}": booked(f"C{n}", f"A{n}") for n in range(1, 5001)}
+        sink = RedisSink(redis_url, keys)
+        await sink.start()
+        staged_reads: list[list[str]] = []
+        run = sink._run
+
+        async def reading_between(commands: object) -> None:
+            await run(commands)  # type: ignore[arg-type]
+            staged_reads.append(sorted((await read_state(redis_url, keys, POLICY)).contracts))
+
+        sink._run = reading_between  # type: ignore[method-assign]
+        try:
+            await sink.publish(publication(StateDelta(full=True, contracts=many, part="0")))
+        finally:
+            await sink.close()
+        assert len(staged_reads) > 3  # several round trips before the transaction
+        assert all(read == ["C0"] for read in staged_reads)  # the copy before, whole
+        state = await read_state(redis_url, keys, POLICY)
+        assert sorted(state.contracts) == sorted(many)
+        assert [text(k) async for k in client.scan_iter(f"{keys.prefix}*staging*")] == []
+    finally:
+        await client.aclose()
