@@ -30,4 +30,5 @@ def partition_key(event: Event) -> str:
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key`` among ``partitions``
     (murmur2 of its UTF-8 bytes), as Kafka Streams places a repartitioned key."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
