@@ -128,6 +128,7 @@ class GateStage:
         """Partitions taken away: their gates are read from the table when they return."""
         for tp in revoked:
             self.parts.pop(tp.partition, None)
+        self.ops.gate_partitions.set(len(self.parts))
 
     async def handle(
         self, partition: int, value: bytes, headers: dict[str, bytes], offset: int
@@ -165,6 +166,7 @@ class GateStage:
         gate = IdGate(self.policy, self.sources, maps, prefix="gate")
         part = GatePart(partition, maps, gate, maps.open("gate.stage", COUNT))
         self.parts[partition] = part
+        self.ops.gate_partitions.set(len(self.parts))
         return part
 
     async def read_skipped(self, part: GatePart, start: int, end: int) -> None:
@@ -205,6 +207,7 @@ class GateStage:
                 headers=[(STAMP_HEADER, stamp), (ARRIVAL_HEADER, b",".join(admitted_arrivals))],
             )
             await delivery
+            self.ops.gate_admitted.inc(len(result.accepted))
         part.stage.put(NEXT_OFFSET, offset + 1)
         await self.flush(part)
         await send_refused(
@@ -224,5 +227,6 @@ class GateStage:
             log.error("id-gate[%d]: the changelog did not take a flush: the gate is read "
                       "from its table again", part.partition)  # fmt: skip
             self.parts.pop(part.partition, None)
+            self.ops.gate_partitions.set(len(self.parts))
             raise
         part.maps.settle()

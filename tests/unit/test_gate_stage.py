@@ -101,6 +101,8 @@ async def test_admitted_events_go_on_stamped_and_repeats_are_counted_not_sent() 
     assert sent.headers[STAMP_HEADER] == b"2:5"
     assert sent.headers[ARRIVAL_HEADER] == b"1700000000000,1700000000000"
     assert gates.count("duplicates", type="lead.created") == 1
+    assert gates.count("gate_admitted") == 2
+    assert gates.count("gate_partitions") == 1
 
     changed = line("b").replace(b"L-b", b"L-other")
     value, headers = by_id([changed])
