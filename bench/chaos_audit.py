@@ -21,11 +21,14 @@ from models.ledger import FORGOTTEN
 from models.series import MetricPoint
 from sinks.readback import points_on, read_current, read_state
 from sinks.redis_keys import RedisKeys
+from streams.pipeline.gate_stage import partition_prefix
 from streams.pipeline.state_table import map_prefix, table_from_changelog
 from streams.settings import Settings
 
 APPLIED_IDS = map_prefix("ledger.ids")  # event_id -> the digest of the version applied
 LEDGER_COUNTS = map_prefix("ledger.counts")
+GATE_IDS = map_prefix("gate.ids")  # the same, per by-id partition in the id-gate table
+GATE_COUNTS = map_prefix("gate.counts")
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
@@ -98,9 +101,27 @@ async def read_state_table(settings: Settings) -> tuple[int, dict[bytes, bytes]]
     return len(records), table_from_changelog((record.key, record.value) for record in records)
 
 
-def accepted_count(table: dict[bytes, bytes], name: str = "accepted") -> int:
+async def read_gate_tables(settings: Settings) -> list[dict[bytes, bytes]]:
+    """What each partition of the id-gate table holds, read from its changelog."""
+    records = await read_topic(settings.kafka_bootstrap, settings.gate_changelog_topic())
+    tables = []
+    for partition in sorted({record.partition for record in records}):
+        prefix = partition_prefix(partition)
+        tables.append(
+            table_from_changelog(
+                (record.key.removeprefix(prefix), record.value)
+                for record in records
+                if record.partition == partition and record.key is not None
+            )
+        )
+    return tables
+
+
+def accepted_count(
+    table: dict[bytes, bytes], name: str = "accepted", counts: bytes = LEDGER_COUNTS
+) -> int:
     """The ledger's own count of the events it applied (or of another ``name``)."""
-    counted = table.get(LEDGER_COUNTS + name.encode())
+    counted = table.get(counts + name.encode())
     return 0 if counted is None else COUNT.decode(counted)
 
 
@@ -108,11 +129,15 @@ async def read_outcome(settings: Settings) -> Outcome:
     outcome = Outcome()
     bootstrap = settings.kafka_bootstrap
     _records, table = await read_state_table(settings)
-    for key, digest in table.items():
-        if key.startswith(APPLIED_IDS):
-            outcome.applied[key.removeprefix(APPLIED_IDS).decode()] = SEEN_ID.decode(digest).digest
+    gates = await read_gate_tables(settings)
+    forgotten = accepted_count(table, FORGOTTEN)
+    for ids, held in [(APPLIED_IDS, table)] + [(GATE_IDS, gate) for gate in gates]:
+        for key, digest in held.items():
+            if key.startswith(ids):
+                outcome.applied[key.removeprefix(ids).decode()] = SEEN_ID.decode(digest).digest
+    forgotten += sum(accepted_count(gate, FORGOTTEN, GATE_COUNTS) for gate in gates)
     # ids forgotten past the dedup horizon were applied once each
-    outcome.accepted_count = accepted_count(table) - accepted_count(table, FORGOTTEN)
+    outcome.accepted_count = accepted_count(table) - forgotten
     for record in await read_topic(bootstrap, settings.dead_letter_topic):
         headers = {name: value.decode(errors="replace") for name, value in record.headers or []}
         source = None

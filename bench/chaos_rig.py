@@ -85,6 +85,7 @@ def scenario_overrides(servers: Servers, name: str, partitions: int) -> dict[str
         "redis_url": servers.redis_url,
         "app_id": tag,
         "events_topic": f"{tag}-events",
+        "by_id_topic": f"{tag}-by-id",
         "facts_topic": f"{tag}-facts",
         "dead_letter_topic": f"{tag}-dead-letters",
         "late_topic": f"{tag}-late",

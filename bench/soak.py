@@ -24,7 +24,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from bench.chaos_audit import APPLIED_IDS, accepted_count, read_state_table
+from bench.chaos_audit import (
+    APPLIED_IDS,
+    GATE_IDS,
+    accepted_count,
+    read_gate_tables,
+    read_state_table,
+)
 from bench.oracle import compute_oracle
 from bench.pipeline import WorkerProcess, counters
 from bench.throughput import Stack, bench_overrides, note
@@ -183,13 +189,17 @@ async def send_traffic(
 
 async def state_figures(settings: Settings) -> dict[str, int]:
     """What the ledger-state changelog holds now: its records, the keys a table read from
-    it holds, the event ids applied, and the ledger's own count of applied events (the
-    two differ only if an event was applied twice)."""
+    it holds, the event ids applied (held by the id gate's partitions, or by the ledger
+    of an earlier version), and the ledger's own count of applied events (the two differ
+    only if an event was applied twice)."""
     records, table = await read_state_table(settings)
+    gates = await read_gate_tables(settings)
+    held = [(APPLIED_IDS, table)] + [(GATE_IDS, gate) for gate in gates]
     return {
         "changelog_records": records,
         "state_keys": len(table),
-        "applied_ids": sum(1 for key in table if key.startswith(APPLIED_IDS)),
+        "applied_ids": sum(1 for ids, keys in held for key in keys if key.startswith(ids)),
+        "gate_partitions": len(gates),
         "accepted_count": accepted_count(table),
     }
 

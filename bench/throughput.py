@@ -169,6 +169,7 @@ def bench_overrides(stack: Stack, args: argparse.Namespace, log_dir: Path) -> di
         "redis_url": stack.redis,
         "app_id": tag,
         "events_topic": f"{tag}-events",
+        "by_id_topic": f"{tag}-by-id",
         "facts_topic": f"{tag}-facts",
         "dead_letter_topic": f"{tag}-dead-letters",
         "late_topic": f"{tag}-late",

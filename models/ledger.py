@@ -16,6 +16,9 @@ applied in (models.channels). Replaying them in that order gives the same state.
 An event is checked and computed in full before anything is stored, so one that
 cannot be held raises InvalidEventError and leaves the ledger as it was.
 
+Which events count (repeats of an id, late events) is judged by an id gate
+(models.id_gate): :meth:`Ledger.apply` judges with a gate of its own, on the ledger's
+maps, and :meth:`Ledger.apply_admitted` applies an event a gate upstream admitted.
 Accepted event ids are remembered for the dedup horizon (models.dedup), not for ever:
 :meth:`Ledger.forget_ids` forgets, a bounded slice per call, the ids whose events lie
 a horizon or more behind the slowest source's mark, and every event older than the
@@ -25,16 +28,13 @@ ids forgotten is judged late, so none of them counts twice.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
-from models import dedup, money
+from models import money
 from models.book import BookedContract, BookEntry, BookSummary, Churn, build_book
 from models.buckets import ALL, DailyBuckets, segments_of
 from models.channels import ChannelAdmission
-from models.dedup import SEEN_ID, SeenId
-from models.errors import FieldProblem, InvalidEventError
 from models.events import (
     UNKNOWN,
     ContractSigned,
@@ -43,12 +43,24 @@ from models.events import (
     LeadConverted,
     LeadCreated,
     SpendRecorded,
-    canonical_digest,
 )
 from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
+from models.holdable import (
+    COMPUTE_ERRORS,
+    cannot_hold,
+    check_holdable,
+    contract_values,
+    estimated_value,
+    spend_amount,
+)
+from models.holdable import check_currency as check_currency
+from models.id_gate import FORGOTTEN as FORGOTTEN
+from models.id_gate import FORGOTTEN_BEFORE as FORGOTTEN_BEFORE
+from models.id_gate import PASS_CURSOR as PASS_CURSOR
+from models.id_gate import WATERMARK, IdGate
+from models.id_gate import Outcome as Outcome
 from models.keyed import COUNT, MONEY, TEXTS, KeyedMap, MemoryMaps, StateMaps
 from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, DAY_AMOUNTS, INSTANT, LEAD
-from models.limits import MAX_INSTANT, MIN_INSTANT
 from models.policy import MetricPolicy
 from models.state import StateDelta
 from models.timeline import BookTimeline
@@ -56,18 +68,6 @@ from models.windows import Window
 
 Contribution = tuple[str, tuple[str, str], dt.date, Decimal]
 BucketDay = tuple[str, tuple[str, str], dt.date]
-# in ledger.marks: the cutoff of the latest pass that forgets ids; in ledger.counts: the
-# ids forgotten so far; in ledger.forgetting: the last id the pass under way looked at
-FORGOTTEN_BEFORE = "ids_forgotten_before"
-FORGOTTEN = "ids_forgotten"
-PASS_CURSOR = "cursor"
-
-
-class Outcome(enum.Enum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"  # the id was accepted before, with the same content
-    CONFLICT = "conflict"  # the id was accepted before, with other content: that one counts
-    LATE = "late"
 
 
 def _rank(fact: LeadFact | ConversionFact | ContractFact | ChurnFact) -> Rank:
@@ -84,12 +84,6 @@ def _summed(contributions: Iterable[Contribution]) -> dict[BucketDay, Decimal]:
         key = (metric, segment, day)
         sums[key] = money.add(sums.get(key, _ZERO), amount)
     return sums
-
-
-def _cannot_hold(field: str, error: Exception) -> InvalidEventError:
-    """An error computing what an event implies, as a problem with ``field``."""
-    reason = f"the ledger cannot hold this value: {type(error).__name__}: {error}"
-    return InvalidEventError([FieldProblem(field, reason)])
 
 
 def _sender_channel(event: Event) -> str | None:
@@ -126,18 +120,6 @@ def _contract_contributions(
             yield "new_acv", segment, day, contract.acv
 
 
-def check_currency(event: Event, policy: MetricPolicy) -> None:
-    """Raise InvalidEventError if the event's money is in a currency with no rate."""
-    currency: str | None = None
-    if isinstance(event, ContractSigned | SpendRecorded):
-        currency = event.data.currency
-    if policy.rate_for(currency) is None:
-        known = ", ".join(sorted({policy.reporting_currency, *policy.fx_rates}))
-        raise InvalidEventError(
-            [FieldProblem("data.currency", f"no exchange rate for {currency}; known: {known}")]
-        )
-
-
 class Ledger:
     """Accepted facts and their daily buckets. Pure: time is passed in."""
 
@@ -157,19 +139,17 @@ class Ledger:
         self.policy = policy
         self.sources = sources
         maps = MemoryMaps() if maps is None else maps
-        # per accepted event_id, the digest of what it said (a re-send with other content
-        # is a conflict: models.events.canonical_digest) and its day, for the horizon
-        self._ids = maps.open("ledger.ids", SEEN_ID)
-        self._forgetting = maps.open("ledger.forgetting", TEXTS)  # the pass under way
-        self._horizon = max(policy.dedup_horizon, policy.lateness)
+        # the ids and the sources' marks: ledger.ids, ledger.forgetting, and its own keys
+        # in ledger.marks and ledger.counts (the same maps as this ledger's below)
+        self._gate = IdGate(policy, sources, maps, prefix="ledger")
         # per entity, the fact that represents it (the earliest, by rank)
         self._leads = maps.open("ledger.leads", LEAD)
         self._conversions = maps.open("ledger.conversions", CONVERSION)  # by lead_id
         self._contracts = maps.open("ledger.contracts", CONTRACT)
         self._contracts_by_lead = maps.open("ledger.lead_contracts", TEXTS)  # sorted ids
         self._churns = maps.open("ledger.churns", CHURN)  # by event_id
-        self._marks = maps.open("ledger.marks", INSTANT)  # watermark, per-source marks
-        self._counts = maps.open("ledger.counts", COUNT)
+        self._marks = maps.open("ledger.marks", INSTANT)  # watermark (and the gate's marks)
+        self._counts = maps.open("ledger.counts", COUNT)  # accepted (and the gate's count)
         self._admitted = maps.open("ledger.channels", TEXTS)
         # per day, every bucket's amount on it (one entry per bucket day before)
         self.buckets = DailyBuckets(
@@ -177,16 +157,7 @@ class Ledger:
         )
         self._timeline = BookTimeline(maps=maps)  # what publishing reads: no scan of the book
         self._channels = ChannelAdmission.for_policy(policy, self._admitted.get("admitted") or ())
-        self.watermark: dt.datetime | None = self._marks.get("watermark")  # the clock
-        self._source_marks: dict[str, dt.datetime] = {
-            key.removeprefix("source:"): mark
-            for key, mark in self._marks.items()
-            if key.startswith("source:")
-        }
-        self._lateness_mark: dt.datetime | None = None  # min of the marks, kept up to date
-        self._update_lateness_mark()
-        # ids of events before this instant may be forgotten: such events are late
-        self._forgotten_before: dt.datetime | None = self._marks.get(FORGOTTEN_BEFORE)
+        self.watermark: dt.datetime | None = self._marks.get(WATERMARK)  # the clock
         self._accepted_count = self._counts.get("accepted") or 0
         self._touched_contracts: set[str] = set()
         self._new_churns: list[ChurnFact] = []
@@ -195,50 +166,24 @@ class Ledger:
 
     def lateness_mark(self) -> dt.datetime | None:
         """The slowest source's watermark; None until every source has been seen."""
-        return self._lateness_mark
-
-    def _advance_source(self, source: str, occurred_at: dt.datetime) -> None:
-        previous = self._source_marks.get(source)
-        if previous is not None and occurred_at <= previous:
-            return
-        self._source_marks[source] = occurred_at
-        self._marks.put(f"source:{source}", occurred_at)
-        if previous is None or previous == self._lateness_mark:  # the minimum may have moved
-            self._update_lateness_mark()
-
-    def _update_lateness_mark(self) -> None:
-        marks = [self._source_marks.get(name) for name in self.sources]
-        known = [mark for mark in marks if mark is not None]
-        self._lateness_mark = min(known) if len(known) == len(marks) else None
+        return self._gate.lateness_mark()
 
     def is_late(self, event: Event) -> bool:
         """Older than the allowed lateness behind the slowest source, or older than the
         ids already forgotten (which, with the sources fixed, is never later)."""
-        mark = self._lateness_mark
-        if mark is not None and event.occurred_at < mark - self.policy.lateness:
-            return True
-        return self._before_forgotten(event)
-
-    def _before_forgotten(self, event: Event) -> bool:
-        floor = self._forgotten_before
-        return floor is not None and event.occurred_at < floor
+        return self._gate.is_late(event)
 
     def apply(self, event: Event, source: str = "") -> Outcome:
         """Apply one validated event, unless it is a repeat (duplicate or conflict) or late.
 
         Raises InvalidEventError, leaving the ledger exactly as it was, if the event
         cannot be held (for example, a value no contract rule let through)."""
-        first = self._ids.get(event.event_id)
-        if first is not None:
-            return self._repeat(event, first.digest)
-        try:
-            late = self.is_late(event)
-        except TypeError as error:  # an occurred_at without an offset
-            raise _cannot_hold("occurred_at", error) from error
-        if late:
-            return Outcome.LATE
-        self._prepare(event)()
-        self._advance_source(source, event.occurred_at)
+        outcome = self._gate.judge(event)
+        if outcome is not None:
+            return outcome
+        digest, commit = self._prepare(event)
+        self._gate.remember(event, digest, source)
+        commit()
         return Outcome.APPLIED
 
     def restore(self, event: Event) -> Outcome:
@@ -246,95 +191,44 @@ class Ledger:
         older than the ids forgotten is late, as it may have counted already. As
         :meth:`apply`, an event that cannot be held raises InvalidEventError and
         changes nothing."""
-        first = self._ids.get(event.event_id)
-        if first is not None:
-            return self._repeat(event, first.digest)
-        try:
-            if self._before_forgotten(event):
-                return Outcome.LATE
-        except TypeError as error:  # an occurred_at without an offset
-            raise _cannot_hold("occurred_at", error) from error
-        self._prepare(event)()
+        outcome = self._gate.judge(event, restoring=True)
+        if outcome is not None:
+            return outcome
+        digest, commit = self._prepare(event)
+        self._gate.remember(event, digest, None)
+        commit()
         return Outcome.APPLIED
 
-    def _repeat(self, event: Event, first: bytes) -> Outcome:
-        """A second event with a known id: the first version counts, this one never."""
-        try:
-            same = canonical_digest(event) == first
-        except (ArithmeticError, ValueError, TypeError, AttributeError) as error:
-            raise _cannot_hold("<event>", error) from error
-        return Outcome.DUPLICATE if same else Outcome.CONFLICT
+    def apply_admitted(self, event: Event) -> Outcome:
+        """Apply an event an id gate upstream admitted (models.id_gate.IdGate.admit): no
+        id is checked or remembered and no lateness judged here; a re-delivery of the
+        same event is the caller's to skip. Counts it accepted, moves the watermark,
+        admits its channel and restates what it changes; returns APPLIED.
 
-    def _prepare(self, event: Event) -> Callable[[], None]:
-        """Compute everything the event implies; the returned commit only stores it.
+        Raises InvalidEventError, leaving the ledger exactly as it was, if the event
+        cannot be held."""
+        _, commit = self._prepare(event)
+        commit()
+        return Outcome.APPLIED
 
-        Nothing here changes the ledger, so an event that fails leaves no trace: no id
-        seen, no watermark moved, no channel admitted, no bucket changed. An error while
+    def _prepare(self, event: Event) -> tuple[bytes, Callable[[], None]]:
+        """Check the event (models.holdable.check_holdable) and compute everything it
+        implies: its digest, and a commit that only stores it.
+
+        Nothing here changes the ledger, so an event that fails leaves no trace: no
+        watermark moved, no channel admitted, no bucket changed. An error while
         computing is an InvalidEventError on the field being computed."""
-        check_currency(event, self.policy)
-        field = "occurred_at"
-        try:
-            occurred_at = event.occurred_at
-            if not MIN_INSTANT <= occurred_at <= MAX_INSTANT:
-                raise ValueError(f"must be between {MIN_INSTANT} and {MAX_INSTANT}")
-            day = event.occurred_day
-            channel = _sender_channel(event)
+        digest = check_holdable(event, self.policy)
+        occurred_at = event.occurred_at
+        day = event.occurred_day
+        channel = _sender_channel(event)
+        try:  # what the check passed cannot fail: a net, should the two ever part
             label = None if channel is None else self._channels.label(channel)
-            change: Callable[[], None]
-            match event:
-                case LeadCreated():
-                    field = "data.estimated_value"
-                    lead = self._lead_fact(event, day, label)
-
-                    def change() -> None:
-                        self._change_lead(lead.lead_id, self._leads, lead)
-
-                case LeadConverted():
-                    conversion = ConversionFact(
-                        event.event_id, occurred_at, day, event.data.lead_id
-                    )
-
-                    def change() -> None:
-                        self._change_lead(conversion.lead_id, self._conversions, conversion)
-
-                case ContractSigned():
-                    field = "data.recurring_value"
-                    fact = self._contract_fact(event, day, label)
-                    booked = fact.booked()
-                    field = "data.term_months"
-                    _ = booked.term_end  # computed (and cached) before any change
-
-                    def change() -> None:
-                        self._add_contract(fact, booked)
-
-                case CustomerChurned():
-                    field = "data.effective_date"
-                    data = event.data
-                    churn = ChurnFact(
-                        event.event_id, occurred_at, day,
-                        Churn(data.account_id, data.contract_id, event.effective_date),
-                    )  # fmt: skip
-
-                    def change() -> None:
-                        self._churns.put(churn.event_id, churn)
-                        self._new_churns.append(churn)
-                        self._timeline.add_churn(churn.churn)
-
-                case SpendRecorded():
-                    field = "data.amount"
-                    assert label is not None
-                    spent = self._spend_contributions(event, day, label)
-
-                    def change() -> None:
-                        self._add(spent, +1)
-
-            field = "<event>"  # last: a field's own problem is named above
-            digest = canonical_digest(event)
-        except (ArithmeticError, ValueError, TypeError, AttributeError) as error:
-            raise _cannot_hold(field, error) from error
+            change = self._change_of(event, day, label)
+        except COMPUTE_ERRORS as error:
+            raise cannot_hold("<event>", error) from error
 
         def commit() -> None:
-            self._ids.put(event.event_id, SeenId(digest, day))
             self._accepted_count += 1
             self._counts.put("accepted", self._accepted_count)
             if channel is not None:
@@ -344,70 +238,81 @@ class Ledger:
                     self._admitted.put("admitted", self._channels.admitted)
             if self.watermark is None or occurred_at > self.watermark:
                 self.watermark = occurred_at
-                self._marks.put("watermark", occurred_at)
+                self._marks.put(WATERMARK, occurred_at)
             change()
 
-        return commit
+        return digest, commit
 
-    # -- the dedup horizon ---------------------------------------------------------
+    def _change_of(self, event: Event, day: dt.date, label: str | None) -> Callable[[], None]:
+        """The change a holdable event makes to the entities, computed, not made yet."""
+        change: Callable[[], None]
+        match event:
+            case LeadCreated():
+                lead = self._lead_fact(event, day, label)
+
+                def change() -> None:
+                    self._change_lead(lead.lead_id, self._leads, lead)
+
+            case LeadConverted():
+                conversion = ConversionFact(
+                    event.event_id, event.occurred_at, day, event.data.lead_id
+                )
+
+                def change() -> None:
+                    self._change_lead(conversion.lead_id, self._conversions, conversion)
+
+            case ContractSigned():
+                fact = self._contract_fact(event, day, label)
+                booked = fact.booked()
+                _ = booked.term_end  # computed (and cached) before any change
+
+                def change() -> None:
+                    self._add_contract(fact, booked)
+
+            case CustomerChurned():
+                data = event.data
+                churn = ChurnFact(
+                    event.event_id, event.occurred_at, day,
+                    Churn(data.account_id, data.contract_id, event.effective_date),
+                )  # fmt: skip
+
+                def change() -> None:
+                    self._churns.put(churn.event_id, churn)
+                    self._new_churns.append(churn)
+                    self._timeline.add_churn(churn.churn)
+
+            case SpendRecorded():
+                assert label is not None
+                spent = self._spend_contributions(event, day, label)
+
+                def change() -> None:
+                    self._add(spent, +1)
+
+        return change
+
+    # -- the dedup horizon (kept by the gate) ----------------------------------------
 
     @property
     def dedup_horizon(self) -> dt.timedelta:
         """How long past its event's day, behind the slowest source's mark, an id is
         remembered at least: the policy's, never shorter than the lateness."""
-        return self._horizon
+        return self._gate.dedup_horizon
 
     @property
     def forgotten_count(self) -> int:
         """Accepted ids forgotten so far: accepted_count less the ids remembered."""
-        return self._counts.get(FORGOTTEN) or 0
+        return self._gate.forgotten_count
 
     def forget_ids(self, limit: int) -> int:
         """Look at up to ``limit`` remembered ids, and forget those whose event's UTC day
-        ended a horizon or more before the lateness mark; returns how many it forgot.
+        ended a horizon or more before the lateness mark; returns how many it forgot
+        (models.id_gate.IdGate.forget_ids)."""
+        return self._gate.forget_ids(limit)
 
-        A pass over every id goes on from where the call before stopped (in key order,
-        across restarts too), and starts only when the cutoff (the mark less the
-        horizon) has moved on by a share of the horizon since the last pass started
-        (models.dedup.PASS_STEP). An id stored without a day is given the watermark's."""
-        cursor = self._forgetting.get(PASS_CURSOR)
-        if limit < 1 or (cursor is None and not self._start_pass()):
-            return 0
-        cutoff = self._forgotten_before
-        assert cutoff is not None  # set when the pass started
-        seen = self._ids.items_after(cursor[0] if cursor else None, limit)
-        forgotten = 0
-        for event_id, entry in seen:
-            if entry.day is None:  # no event accepted before is later than the watermark
-                assert self.watermark is not None  # an id was accepted
-                stamped = SeenId(entry.digest, self.watermark.astimezone(dt.UTC).date())
-                self._ids.put(event_id, stamped)
-            elif dedup.forgettable(entry.day, cutoff):
-                self._ids.delete(event_id)
-                forgotten += 1
-        if len(seen) < limit:
-            self._forgetting.delete(PASS_CURSOR)  # the pass is done
-        else:
-            self._forgetting.put(PASS_CURSOR, (seen[-1][0],))
-        if forgotten:
-            self._counts.put(FORGOTTEN, self.forgotten_count + forgotten)
-        return forgotten
-
-    def _start_pass(self) -> bool:
-        """Start a pass if one is due: its cutoff is stored before any id is forgotten."""
-        mark = self._lateness_mark
-        if mark is None:
-            return False
-        try:
-            cutoff = mark - self._horizon
-        except OverflowError:  # a mark within the horizon of the earliest instant
-            return False
-        if not dedup.pass_due(cutoff, self._forgotten_before, self._horizon):
-            return False
-        self._forgotten_before = cutoff
-        self._marks.put(FORGOTTEN_BEFORE, cutoff)
-        self._forgetting.put(PASS_CURSOR, ())
-        return True
+    @property
+    def _forgetting(self) -> KeyedMap[tuple[str, ...]]:
+        """The pass under way (``ledger.forgetting``), for checks."""
+        return self._gate._forgetting
 
     def take_overflowed_channels(self) -> list[str]:
         """Sender channels sent to the overflow label since the last call, each only once."""
@@ -420,8 +325,7 @@ class Ledger:
 
     def _lead_fact(self, event: LeadCreated, day: dt.date, channel: str | None) -> LeadFact:
         data = event.data
-        value = data.estimated_value
-        estimated = None if value is None else money.quantize_money(value)
+        estimated = estimated_value(event)
         return LeadFact(
             event.event_id, event.occurred_at, day, data.lead_id, data.origin,
             channel or data.channel, estimated,
@@ -431,7 +335,7 @@ class Ledger:
         self, event: ContractSigned, day: dt.date, channel: str | None
     ) -> ContractFact:
         data = event.data
-        acv, tcv, arr = self.contract_values(event)
+        acv, tcv, arr = contract_values(event, self.policy)
         return ContractFact(
             event.event_id, event.occurred_at, day, data.contract_id,
             data.account_id, data.lead_id, data.origin, channel, data.kind,
@@ -519,22 +423,7 @@ class Ledger:
 
     def contract_values(self, event: ContractSigned) -> tuple[Decimal, Decimal, Decimal]:
         """ACV, TCV and ARR contribution of a contract, in the reporting currency."""
-        data, policy = event.data, self.policy
-        rate = policy.rate_for(data.currency)
-        if rate is None:
-            raise InvalidEventError([FieldProblem("data.currency", "no exchange rate")])
-        recurring = money.convert(data.recurring_value, rate)
-        fees = money.convert(data.one_time_fees, rate)
-        acv = money.acv(
-            recurring,
-            data.term_months,
-            fees,
-            include_one_time_fees=policy.include_one_time_fees,
-            sub_year=policy.sub_year,
-        )
-        tcv = money.tcv(recurring, fees)
-        arr = money.arr_contribution(recurring, data.term_months)
-        return acv, tcv, arr
+        return contract_values(event, self.policy)
 
     def _contract_contributions(self, contract: ContractFact) -> Iterator[Contribution]:
         attribution = self._attribution(contract.lead_id, contract.origin, contract.channel)
@@ -543,10 +432,7 @@ class Ledger:
     def _spend_contributions(
         self, event: SpendRecorded, day: dt.date, channel: str
     ) -> list[Contribution]:
-        rate = self.policy.rate_for(event.data.currency)
-        if rate is None:
-            raise InvalidEventError([FieldProblem("data.currency", "no exchange rate")])
-        amount = money.convert(event.data.amount, rate)
+        amount = spend_amount(event, self.policy)
         return [("spend", segment, day, amount) for segment in (ALL, ("channel", channel))]
 
     # -- the book -----------------------------------------------------------------

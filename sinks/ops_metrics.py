@@ -24,6 +24,8 @@ class OpsMetrics:
     sink_last_success: Gauge
     ledger_recovered: Gauge
     ledger_owner: Gauge
+    gate_partitions: Gauge
+    gate_admitted: Counter
     last_event: Gauge
     band_changes: Counter
     rebuilt_events: Gauge
@@ -86,6 +88,16 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ledger_owner=Gauge(
             "revpulse_ledger_owner",
             "1 on the worker that owns the ledger partition and publishes metrics",
+            registry=registry,
+        ),
+        gate_partitions=Gauge(
+            "revpulse_id_gate_partitions",
+            "By-id partitions whose id gate this worker holds (loaded from the id-gate table)",
+            registry=registry,
+        ),
+        gate_admitted=Counter(
+            "revpulse_id_gate_admitted_events",
+            "Events this worker's id gates admitted and sent on to the ledger",
             registry=registry,
         ),
         last_event=Gauge(

@@ -16,6 +16,7 @@ from models.policy import BandThresholds, MetricPolicy
 
 ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
 LEDGER_STATE_TABLE = "ledger-state"  # the ledger's table; its changelog is named after it
+ID_GATE_TABLE = "id-gate"  # event ids and lateness marks, one partition per by-id partition
 # the table of every accepted event in earlier versions: migrated once
 LEGACY_LOG_TABLE = "ledger-log"
 DEFAULT_DEDUP_HORIZON_SECONDS = 14 * 86400
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
 
     # topics
     events_topic: str = "revpulse-events"
+    by_id_topic: str = "revpulse-by-id"
     facts_topic: str = "revpulse-facts"
     dead_letter_topic: str = "revpulse-dead-letters"
     late_topic: str = "revpulse-late-events"
@@ -166,6 +168,9 @@ class Settings(BaseSettings):
 
     def changelog_topic(self) -> str:
         return f"{self.app_id}-{LEDGER_STATE_TABLE}-changelog"
+
+    def gate_changelog_topic(self) -> str:
+        return f"{self.app_id}-{ID_GATE_TABLE}-changelog"
 
     def legacy_changelog_topic(self) -> str:
         """The ledger-log changelog an earlier version wrote, migrated once if present."""

@@ -48,11 +48,16 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     ]
     legacy = asyncio.run(topic_exists(settings.kafka_bootstrap, settings.legacy_changelog_topic()))
     pipeline = build_pipeline(settings, sinks, registry, legacy_changelog=legacy)
+    on_disk = settings.table_store == "rocksdb"
     changelog = TP(settings.changelog_topic(), 0)
     tail = ready_local_state(
-        pipeline.log_table, settings.kafka_bootstrap, changelog,
-        on_disk=settings.table_store == "rocksdb",
-    )  # fmt: skip
+        pipeline.log_table, settings.kafka_bootstrap, changelog, on_disk=on_disk
+    )
+    for partition in range(settings.partitions):  # the id gate's table, a partition each
+        tail += ready_local_state(
+            pipeline.gate_table(partition), settings.kafka_bootstrap,
+            TP(settings.gate_changelog_topic(), partition), on_disk=on_disk,
+        )  # fmt: skip
     pipeline.ops.changelog_tail.set(tail)
     try:
         return run_worker(pipeline.app, settings)

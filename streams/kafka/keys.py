@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiokafka.partitioner import murmur2
+
 from models.events import (
     ContractSigned,
     CustomerChurned,
@@ -23,3 +25,10 @@ def partition_key(event: Event) -> str:
             return f"account:{event.data.account_id}"
         case SpendRecorded():
             return f"channel:{event.data.channel}"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` among ``partitions``
+    (murmur2 of its UTF-8 bytes), as Kafka Streams places a repartitioned key."""
+    hashed: int = murmur2(key.encode())
+    return (hashed & 0x7FFFFFFF) % partitions

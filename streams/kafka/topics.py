@@ -23,10 +23,13 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """Every topic revpulse uses. The ledger and its changelog have one partition each."""
+    """Every topic revpulse uses. The id gate's input and changelog have a partition per
+    events partition; the ledger and its changelog have one partition each."""
     return [
         TopicSpec(settings.events_topic, settings.partitions),
         TopicSpec(settings.dead_letter_topic, settings.partitions),
+        TopicSpec(settings.by_id_topic, settings.partitions),
+        TopicSpec(settings.gate_changelog_topic(), settings.partitions, compacted=True),
         TopicSpec(settings.facts_topic, 1),
         TopicSpec(settings.changelog_topic(), 1, compacted=True),
         TopicSpec(settings.late_topic, 1),

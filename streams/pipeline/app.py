@@ -1,14 +1,17 @@
 """The Faust worker, wired: the app, its topics and the ledger-state table, and the stages
 that run on them, each in a module of its own and tested without a broker.
 
-events topic --IntakeStage--> facts topic --LedgerStage--> ledger --Publisher--> sinks
-     \\-> dead letters          (1 partition)    \\-> late events    (Redis, Prometheus,
-                                                                     the alerts topic)
+events topic --IntakeStage--> by-id topic --GateStage--> facts topic --LedgerStage--> ledger
+  (N, outside keys)  \\-> dead    (N, by event_id)  \\-> late,    (1 partition)          |
+                         letters    id-gate table      dead letters      ledger-state   Publisher
+                                    (N partitions)                       table (1)          |
+                                                              sinks (Redis, Prometheus, alerts)
 WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the lag.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +24,12 @@ from sinks.base import Sink
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.ingest.http import register_ingest_routes
 from streams.kafka.clients import committed_offset, read_partition, read_range
+from streams.pipeline.gate_stage import GateStage
 from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
 from streams.pipeline.ledger_stage import LedgerStage, TableRecovery, no_records
 from streams.pipeline.log_table import (
+    GATE_ROCKSDB_OPTIONS,
     ROCKSDB_OPTIONS,
     FaustLogTable,
     changelog_end_past_recovery,
@@ -39,7 +44,7 @@ from streams.pipeline.probes import (
 from streams.pipeline.publisher import Publisher
 from streams.pipeline.transport import RevpulseApp
 from streams.pipeline.web import WebPages
-from streams.settings import LEDGER_STATE_TABLE, Settings
+from streams.settings import ID_GATE_TABLE, LEDGER_STATE_TABLE, Settings
 
 
 @dataclass(frozen=True)
@@ -47,16 +52,19 @@ class Pipeline:
     app: faust.App
     owner: LedgerOwner
     intake: IntakeStage
+    gate: GateStage
     ledger: LedgerStage
     publisher: Publisher
     web: WebPages
     ops: OpsMetrics
     log_table: FaustLogTable
+    gate_table: Callable[[int], FaustLogTable]  # the id-gate table's partition views
 
 
 @dataclass(frozen=True)
 class Topics:
     events: Any  # N partitions
+    by_id: Any  # N partitions, keyed by event_id: one id gate each
     facts: Any  # 1 partition: one ledger, in one order
     dead_letters: Any
     late: Any
@@ -71,6 +79,7 @@ class Topics:
 
         return cls(
             events=raw(settings.events_topic, settings.partitions),
+            by_id=raw(settings.by_id_topic, settings.partitions),
             facts=raw(settings.facts_topic, 1),
             dead_letters=raw(settings.dead_letter_topic, settings.partitions),
             late=raw(settings.late_topic, 1),
@@ -105,11 +114,50 @@ def intake_stage(settings: Settings, topics: Topics, ops: OpsMetrics) -> IntakeS
     kafka, events = settings.kafka_bootstrap, settings.events_topic
     return IntakeStage(
         policy=settings.policy(), max_future=settings.max_future(), events_topic=events,
-        facts=topics.facts, dead_letters=topics.dead_letters, ops=ops,
+        by_id=topics.by_id, by_id_partitions=settings.partitions,
+        dead_letters=topics.dead_letters, ops=ops,
         committed_offset=lambda part: committed_offset(kafka, settings.app_id, events, part),
         read_events=lambda part, start, end: read_range(kafka, events, part, start, end),
         batch_max_events=settings.batch_max_events,
         batch_within_seconds=settings.batch_within_seconds,
+    )  # fmt: skip
+
+
+def gate_tables(app: faust.App, settings: Settings) -> Callable[[int], FaustLogTable]:
+    """The id-gate table, a partition per by-id partition: each partition's view."""
+    table = app.Table(
+        ID_GATE_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes,
+        options=GATE_ROCKSDB_OPTIONS if settings.table_store == "rocksdb" else None,
+    )  # fmt: skip
+    views: dict[int, FaustLogTable] = {}
+
+    def table_for(partition: int) -> FaustLogTable:
+        if partition not in views:
+            views[partition] = FaustLogTable(table, partition=partition)
+        return views[partition]
+
+    return table_for
+
+
+def gate_stage(
+    app: faust.App,
+    settings: Settings,
+    topics: Topics,
+    ops: OpsMetrics,
+    table_for: Callable[[int], FaustLogTable],
+    sources: tuple[str, ...],
+) -> GateStage:
+    kafka = settings.kafka_bootstrap
+    return GateStage(
+        policy=settings.policy(), sources=sources, table_for=table_for, facts=topics.facts,
+        dead_letters=topics.dead_letters, late=topics.late, ops=ops,
+        read_by_id=lambda part, start, end: read_range(
+            kafka, settings.by_id_topic, part, start, end
+        ),
+        recovery_done=lambda: recovery_done(app),
+        read_changelog_end=lambda part: changelog_end_past_recovery(
+            app, kafka, settings.gate_changelog_topic(), part
+        ),
     )  # fmt: skip
 
 
@@ -141,9 +189,10 @@ def build_pipeline(
     app = faust_app(settings)
     ops = build_ops_metrics(registry)
     register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
+    sources = tuple(str(partition) for partition in range(settings.partitions))
     owner = LedgerOwner(
         settings.policy(), settings.clock, settings.band_window, publish_share=0.25,
-        sources=tuple(str(partition) for partition in range(settings.partitions)),
+        sources=sources,
     )  # fmt: skip
     topics = Topics.declare(app, settings)
     # bytes key and value types make faust use the raw codec for the changelog
@@ -175,9 +224,12 @@ def build_pipeline(
         registry=registry, probes=probes, recovery_problem=ledger.recovery_problem, owner=owner,
         health=publisher.health,
     )  # fmt: skip
+    gate_table = gate_tables(app, settings)
+    gate = gate_stage(app, settings, topics, ops, gate_table, sources)
     pipeline = Pipeline(
-        app, owner, intake_stage(settings, topics, ops), ledger, publisher, web, ops, table
-    )
+        app, owner, intake_stage(settings, topics, ops), gate, ledger, publisher, web, ops,
+        table, gate_table,
+    )  # fmt: skip
     register(app, settings, topics, pipeline)
     return pipeline
 
@@ -186,7 +238,9 @@ def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipel
     """The stages' agents, timers, tasks and pages."""
     # mode's signal type wants the receiver's first argument positional-only
     app.on_partitions_revoked.connect(pipeline.intake.forget_revoked)  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(pipeline.gate.forget_revoked)  # type: ignore[arg-type]
     app.agent(topics.events, name="intake")(pipeline.intake.run)
+    app.agent(topics.by_id, name="gate")(pipeline.gate.run)
     app.agent(topics.facts, name="ledger")(pipeline.ledger.run)
     app.timer(settings.publish_interval_seconds, name="publisher")(pipeline.publisher.tick)
     probes = Probes(app, pipeline.ops)

@@ -1,6 +1,9 @@
 """The intake stage: decode and validate events-topic messages. Good events go on to the
-facts topic, one message per source partition and batch (one produce per event would
-cost more than the rest of the work); bad ones go to dead letters with the reason.
+by-id topic, re-keyed by event_id (an outside producer's key says nothing of where an id
+is deduplicated): one message per by-id partition and batch (one produce per event would
+cost more than the rest of the work), each line with its source partition, and with how
+far every source of the batch has got, even to a partition none of its events went to.
+Bad ones go to dead letters with the reason.
 
 It also reads back any messages its consumer skipped (streams/pipeline/offsets.py).
 """
@@ -12,21 +15,36 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from models.errors import InvalidEventError
 from models.events import event_to_json
 from models.policy import MetricPolicy
 from sinks.ops_metrics import OpsMetrics
+from streams.kafka.keys import partition_of
 from streams.pipeline.intake import check_message, reason_text, reject_reason
 from streams.pipeline.offsets import Incoming, skipped_ranges
 from streams.pipeline.ports import Headers, ReadRange, Topic
 
 log = logging.getLogger(__name__)
 LEDGER_KEY = b"ledger"
-ARRIVAL_HEADER = "revpulse-arrival-ms"
-SOURCE_HEADER = "revpulse-source-partition"
+ARRIVAL_HEADER = "revpulse-arrival-ms"  # per line, comma-separated
+SOURCE_HEADER = "revpulse-source-partition"  # one source for every line (facts messages)
+SOURCES_HEADER = "revpulse-sources"  # per line, comma-separated (by-id messages)
+# per source of the batch: "partition=latest occurred_at" of its good events, comma-separated
+MARKS_HEADER = "revpulse-source-marks"
 INTAKE_YIELD_EVERY = 100  # messages the intake checks before it lets other work run
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A good event's canonical line, with where and when it arrived."""
+
+    value: bytes
+    source: int  # its events-topic partition
+    arrival_ms: bytes  # the message's timestamp, in milliseconds, as text
+
 
 # partition -> the consumer group's committed offset there (None: nothing committed)
 CommittedOffset = Callable[[int], Awaitable[int | None]]
@@ -48,7 +66,8 @@ class IntakeStage:
         policy: MetricPolicy,
         max_future: dt.timedelta,
         events_topic: str,
-        facts: Topic,
+        by_id: Topic,
+        by_id_partitions: int,
         dead_letters: Topic,
         ops: OpsMetrics,
         committed_offset: CommittedOffset,
@@ -59,7 +78,8 @@ class IntakeStage:
         self.policy = policy
         self.max_future = max_future
         self.events_topic = events_topic
-        self.facts = facts
+        self.by_id = by_id
+        self.by_id_partitions = by_id_partitions
         self.dead_letters = dead_letters
         self.ops = ops
         self.committed_offset = committed_offset
@@ -86,24 +106,33 @@ class IntakeStage:
     async def handle(self, taken: list[Incoming]) -> None:
         self.ops.last_event.set(time.time())
         batch = await self.with_skipped(taken)
-        lines, arrivals = await self.check(batch, dt.datetime.now(dt.UTC))
-        for partition, partition_lines in lines.items():
-            await self.facts.send(
-                key=LEDGER_KEY,
-                value=b"\n".join(partition_lines),
+        routed, marks = await self.check(batch, dt.datetime.now(dt.UTC))
+        if not marks:  # no good event: nothing to route, no source moved
+            return
+        marks_header = b",".join(
+            f"{source}={mark.isoformat()}".encode() for source, mark in sorted(marks.items())
+        )
+        for partition in range(self.by_id_partitions):
+            lines = routed.get(partition, [])
+            await self.by_id.send(
+                key=None,
+                value=b"\n".join(line.value for line in lines),
+                partition=partition,
                 headers=[
-                    (ARRIVAL_HEADER, b",".join(arrivals[partition])),
-                    (SOURCE_HEADER, str(partition).encode()),
+                    (SOURCES_HEADER, b",".join(str(line.source).encode() for line in lines)),
+                    (ARRIVAL_HEADER, b",".join(line.arrival_ms for line in lines)),
+                    (MARKS_HEADER, marks_header),
                 ],
             )
 
     async def check(
         self, batch: list[Incoming], now: dt.datetime
-    ) -> tuple[dict[int, list[bytes]], dict[int, list[bytes]]]:
-        """Per source partition (the ledger keeps a watermark for each): the canonical
-        lines of the good events and their arrival times; bad ones dead-lettered."""
-        lines: dict[int, list[bytes]] = {}
-        arrivals: dict[int, list[bytes]] = {}
+    ) -> tuple[dict[int, list[Checked]], dict[int, dt.datetime]]:
+        """The canonical lines of the good events, per by-id partition (of their
+        event_id), and per source partition the latest occurred_at among them; bad ones
+        dead-lettered."""
+        routed: dict[int, list[Checked]] = {}
+        marks: dict[int, dt.datetime] = {}
         for index, message in enumerate(batch, start=1):
             if index % INTAKE_YIELD_EVERY == 0:  # a full batch is ~100 ms of checks
                 await asyncio.sleep(0)
@@ -114,10 +143,13 @@ class IntakeStage:
                 await self.reject(message, error)
                 continue
             self.ops.consumed.labels(parsed.type).inc()
-            lines.setdefault(message.partition, []).append(line)
             arrival = str(int(message.timestamp_seconds * 1000)).encode()
-            arrivals.setdefault(message.partition, []).append(arrival)
-        return lines, arrivals
+            partition = partition_of(parsed.event_id, self.by_id_partitions)
+            routed.setdefault(partition, []).append(Checked(line, message.partition, arrival))
+            mark = marks.get(message.partition)
+            if mark is None or parsed.occurred_at > mark:
+                marks[message.partition] = parsed.occurred_at
+        return routed, marks
 
     async def with_skipped(self, batch: list[Incoming]) -> list[Incoming]:
         """``batch`` preceded by any messages the consumer skipped."""

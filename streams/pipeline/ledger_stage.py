@@ -20,9 +20,11 @@ from models.band import BAND_NAMES, Band
 from models.keyed import COUNT
 from models.ledger import Ledger
 from sinks.ops_metrics import OpsMetrics
+from streams.pipeline.gate_stage import STAMP_HEADER, parse_stamp
 from streams.pipeline.intake_stage import ARRIVAL_HEADER, SOURCE_HEADER
 from streams.pipeline.ledger_log import BAND_KEY, next_facts_offset
-from streams.pipeline.owner import BatchResult, LedgerOwner, RebuildReject, conflict_reason
+from streams.pipeline.outcomes import BatchResult, send_refused
+from streams.pipeline.owner import LedgerOwner, RebuildReject
 from streams.pipeline.ports import LogTable, ReadRange, Topic
 from streams.pipeline.state_table import Record, TableMaps
 
@@ -77,6 +79,8 @@ class LedgerStage:
         self.table = table
         self.maps = TableMaps(table)
         self.facts = self.maps.open("stage.facts", COUNT)  # next offset, migration mark
+        # per by-id partition, the highest offset whose admitted events were applied
+        self.gates = self.maps.open("stage.gates", COUNT)
         self.dead_letters = dead_letters
         self.late = late
         self.ops = ops
@@ -273,14 +277,20 @@ class LedgerStage:
         """
         result = BatchResult()
         lines = [line for line in value.split(b"\n") if line]
-        source = headers.get(SOURCE_HEADER, b"").decode()
-        for start in range(0, len(lines), APPLY_CHUNK_EVENTS):
-            async with self.lock:  # never while a publication is computed in a thread
-                self.owner.apply_batch(
-                    lines[start : start + APPLY_CHUNK_EVENTS], source, into=result
-                )
-                self.owner.forget_ids(FORGET_IDS_PER_CHUNK)
-            await asyncio.sleep(0)
+        stamp = headers.get(STAMP_HEADER)
+        if stamp is None:  # from an intake before the id gate: deduplicated here
+            await self.apply_lines(lines, headers.get(SOURCE_HEADER, b"").decode(), result)
+        else:
+            gate_partition, gate_offset = parse_stamp(stamp)
+            applied = self.gates.get(gate_partition)
+            if applied is not None and gate_offset <= applied:
+                log.info("facts@%d repeats by-id[%s]@%d, applied before: skipped",
+                         offset, gate_partition, gate_offset)  # fmt: skip
+                lines = []
+            await self.apply_lines(lines, None, result)
+            if lines:
+                async with self.lock:
+                    self.gates.put(gate_partition, gate_offset)
         async with self.lock:
             self.facts.put(NEXT_FACTS_OFFSET, offset + 1)
             taken = self.take_changes(self.owner.ledger)
@@ -291,28 +301,26 @@ class LedgerStage:
         await self.send_refused(result)
         return len(result.accepted)
 
+    async def apply_lines(
+        self, lines: list[bytes], source: str | None, result: BatchResult
+    ) -> None:
+        """Apply canonical events a chunk at a time: through the ledger's own dedup and
+        lateness from ``source``, or (None) as the id gate admitted them."""
+        for start in range(0, len(lines), APPLY_CHUNK_EVENTS):
+            chunk = lines[start : start + APPLY_CHUNK_EVENTS]
+            async with self.lock:  # never while a publication is computed in a thread
+                if source is None:
+                    self.owner.apply_admitted(chunk, into=result)
+                else:
+                    self.owner.apply_batch(chunk, source, into=result)
+                    self.owner.forget_ids(FORGET_IDS_PER_CHUNK)
+            await asyncio.sleep(0)
+
     async def send_refused(self, result: BatchResult) -> None:
-        """Counted, and sent on: invalid and conflicting events to the dead letters, late
-        ones to the late topic; duplicates only counted."""
-        for bad, error in result.invalid:
-            self.ops.rejected.labels("ledger").inc()
-            log.warning("dead-lettered a fact the ledger cannot hold: %s", error)
-            await self.dead_letters.send(
-                value=bad, headers=[("revpulse-reason", str(error).encode())]
-            )
-        for conflicting_value, conflicting in result.conflicts:
-            self.ops.conflicting.labels(conflicting.type).inc()
-            reason = conflict_reason(conflicting)
-            log.warning("dead-lettered: %s", reason)
-            await self.dead_letters.send(
-                value=conflicting_value, headers=[("revpulse-reason", reason.encode())]
-            )
-        for duplicate in result.duplicates:
-            self.ops.duplicates.labels(duplicate.type).inc()
-        for late_value, late in result.late:
-            self.ops.late.labels(late.type).inc()
-            reason = f"later than the allowed lateness ({self.owner.policy.lateness})"
-            await self.late.send(value=late_value, headers=[("revpulse-reason", reason.encode())])
+        await send_refused(
+            result, policy=self.owner.policy, ops=self.ops, dead_letters=self.dead_letters,
+            late=self.late,
+        )  # fmt: skip
 
     async def read_skipped(self, start: int, end: int) -> None:
         """Apply the facts messages from ``start`` to before ``end`` read directly."""

@@ -38,6 +38,14 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
     "block_cache_size": 16 * MIB,
     "block_cache_compressed_size": 0,
 }
+# the id gate's table: one database per partition (each with its own cache and write
+# buffers), written in small flushes and read by key
+GATE_ROCKSDB_OPTIONS: dict[str, Any] = {
+    "write_buffer_size": 2 * MIB,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 4 * MIB,
+    "block_cache_compressed_size": 0,
+}
 
 
 # A flush's records in as few producer batches as the broker takes in one request (each
@@ -77,7 +85,7 @@ def _batches(
 
 
 class FaustLogTable:
-    """A Faust table as the stages' LogTable: raw bytes, one changelog partition.
+    """One partition of a Faust table as the stages' LogTable: raw bytes.
 
     Records go to the changelog in producer batches built here, straight on the
     aiokafka producer Faust started: a flush is thousands of small records, and
@@ -88,9 +96,12 @@ class FaustLogTable:
         table: Any,
         producer: Callable[[], Any] | None = None,
         batch_bytes: int = CHANGELOG_BATCH_BYTES,
+        partition: int = 0,
     ) -> None:
-        """``producer``: gives the started aiokafka producer (Faust's own by default)."""
+        """``producer``: gives the started aiokafka producer (Faust's own by default);
+        ``partition``: the table's (and its changelog's) partition this one stands for."""
         self.table = table
+        self.partition = partition
         self.batch_bytes = batch_bytes
         self._producer = producer or (lambda: table.app.producer._ensure_producer())
         self._sending = asyncio.Lock()  # one send() at a time
@@ -111,13 +122,15 @@ class FaustLogTable:
             new_batch = functools.partial(BatchBuilder, self.batch_bytes, 0)
             for batch in _batches(new_batch, records[:-1], records[-1]):
                 try:
-                    delivery = await client.send_batch(batch.builder, topic, partition=0)
+                    delivery = await client.send_batch(
+                        batch.builder, topic, partition=self.partition
+                    )
                     delivered = await delivery
                 except KafkaError as error:
                     raise LogTableError(
                         f"the changelog {topic} did not take a batch: {error!r}"
                     ) from error
-                self._keep_batch(batch.records, TP(topic, 0), delivered.offset)
+                self._keep_batch(batch.records, TP(topic, self.partition), delivered.offset)
 
     def _keep_batch(
         self, records: Sequence[tuple[bytes, bytes | None]], changelog: TP, first_offset: int
@@ -136,7 +149,7 @@ class FaustLogTable:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        partition_db(0).write(batch)
+        partition_db(self.partition).write(batch)
         store.set_persisted_offset(changelog, first_offset + len(records) - 1)
 
     @property
@@ -146,7 +159,7 @@ class FaustLogTable:
     def keep(self, key: bytes, value: bytes | None, offset: int) -> None:
         self._put(key, value)
         store = self.table.data
-        changelog = TP(self.table.changelog_topic.get_topic_name(), 0)
+        changelog = TP(self.table.changelog_topic.get_topic_name(), self.partition)
         if offset > (store.persisted_offset(changelog) or -1):
             store.set_persisted_offset(changelog, offset)
 
@@ -160,9 +173,9 @@ class FaustLogTable:
         partition_db = getattr(store, "_db_for_partition", None)
         if partition_db is None:  # the memory store
             return store.get(key)  # type: ignore[no-any-return]
-        # straight from the one partition's database: Faust's own read looks up the
-        # current event's partition and keeps an index of keys under a lock
-        return partition_db(0).get(key)  # type: ignore[no-any-return]
+        # straight from the partition's database: Faust's own read looks up the current
+        # event's partition and keeps an index of keys under a lock
+        return partition_db(self.partition).get(key)  # type: ignore[no-any-return]
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         store = self.table.data
@@ -170,7 +183,8 @@ class FaustLogTable:
         if partition_db is None:  # the memory store: unordered, so every key is looked at
             return iter([(key, value) for key, value in store.items() if key.startswith(prefix)])
         # rocksdb keeps keys sorted: seek to the prefix, stop at the first key past it
-        return prefixed_items(partition_db(0).items(from_key=prefix), prefix, store.offset_key)
+        items = partition_db(self.partition).items(from_key=prefix)
+        return prefixed_items(items, prefix, store.offset_key)
 
     def scan_from(self, prefix: bytes, start: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         store = self.table.data
@@ -178,7 +192,9 @@ class FaustLogTable:
         if partition_db is None:  # the memory store: unordered, so every key is looked at
             found = [(k, v) for k, v in store.items() if k.startswith(prefix) and k >= start]
             return heapq.nsmallest(limit, found)
-        items = prefixed_items(partition_db(0).items(from_key=start), prefix, store.offset_key)
+        items = prefixed_items(
+            partition_db(self.partition).items(from_key=start), prefix, store.offset_key
+        )
         return list(itertools.islice(items, limit))
 
     def _put(self, key: bytes, value: bytes | None) -> None:
@@ -190,11 +206,11 @@ class FaustLogTable:
             else:
                 store[key] = value
         # Faust's rocksdb store takes the partition from the event being processed; a
-        # delivery callback runs outside any, and the table has one partition
+        # delivery callback runs outside any
         elif value is None:
-            partition_db(0).delete(key)
+            partition_db(self.partition).delete(key)
         else:
-            partition_db(0).put(key, value)
+            partition_db(self.partition).put(key, value)
 
 
 def prefixed_items(
@@ -208,12 +224,12 @@ def prefixed_items(
 
 
 async def changelog_end_past_recovery(
-    app: Any, bootstrap: str, changelog: str
+    app: Any, bootstrap: str, changelog: str, partition: int = 0
 ) -> Sequence[ConsumerRecord[bytes, bytes]]:
     """The changelog's last batch, read directly, unless Faust's recovery found the
     changelog empty (its recorded highwater, the end - 1, is negative): then there is
     nothing it could have missed, and no broker round trip is needed."""
-    highwater = app.tables.recovery.active_highwaters.get(TP(changelog, 0))
+    highwater = app.tables.recovery.active_highwaters.get(TP(changelog, partition))
     if highwater is not None and highwater < 0:
         return ()
-    return await read_last_batch(bootstrap, changelog, 0)
+    return await read_last_batch(bootstrap, changelog, partition)

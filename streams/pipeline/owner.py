@@ -10,31 +10,20 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from models.band import Band, next_band
-from models.errors import FieldProblem, InvalidEventError
-from models.events import Event, parse_canonical_event
+from models.errors import InvalidEventError
+from models.events import parse_canonical_event
 from models.keyed import StateMaps
-from models.ledger import Ledger, Outcome
+from models.ledger import Ledger
 from models.policy import MetricPolicy
 from models.publication import BandChange, Publication
 from models.series import compute_points
+from streams.pipeline.outcomes import BatchResult, decide_line, unexpected
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BatchResult:
-    accepted: list[bytes] = field(default_factory=list)
-    duplicates: list[Event] = field(default_factory=list)
-    late: list[tuple[bytes, Event]] = field(default_factory=list)
-    # events the ledger cannot hold, for any reason: dead-lettered with the error
-    invalid: list[tuple[bytes, InvalidEventError]] = field(default_factory=list)
-    # an event_id applied before with other content: the first applied version counts
-    conflicts: list[tuple[bytes, Event]] = field(default_factory=list)
-    applied: list[Event] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -44,19 +33,6 @@ class RebuildReject:
     batch: int  # position of its logged batch in the order given
     line: bytes
     error: InvalidEventError
-
-
-def unexpected(error: Exception) -> InvalidEventError:
-    """An error the domain did not foresee, as the reason an event is dead-lettered for."""
-    problem = f"the ledger cannot hold it: {type(error).__name__}: {error}"
-    return InvalidEventError([FieldProblem("<event>", problem)])
-
-
-def conflict_reason(event: Event) -> str:
-    return (
-        f"event_id {event.event_id} already applied with different content; "
-        "the first applied version counts"
-    )
 
 
 class LedgerOwner:
@@ -137,30 +113,21 @@ class LedgerOwner:
     ) -> BatchResult:
         """Apply canonical events read from one input ``source`` (partition)."""
         assert self.ledger is not None, "install() first"
+        ledger = self.ledger
         result = BatchResult() if into is None else into
         for value in values:
-            try:
-                event = parse_canonical_event(value)
-                outcome = self.ledger.apply(event, source)
-            except InvalidEventError as error:
-                result.invalid.append((value, error))
-                continue
-            except Exception as error:  # one event must never stop the ledger
-                log.exception("applying an event failed")
-                result.invalid.append((value, unexpected(error)))
-                continue
-            if outcome is Outcome.APPLIED:
-                result.accepted.append(value)
-                result.applied.append(event)
-            elif outcome is Outcome.DUPLICATE:
-                result.duplicates.append(event)
-            elif outcome is Outcome.CONFLICT:
-                result.conflicts.append((value, event))
-            else:
-                result.late.append((value, event))
+            decide_line(value, lambda event: ledger.apply(event, source), result)
         if result.accepted:
             self.dirty = True
         return result
+
+    def apply_admitted(self, values: list[bytes], into: BatchResult) -> None:
+        """Apply canonical events the id gate admitted (no dedup, no lateness here)."""
+        assert self.ledger is not None, "install() first"
+        for value in values:
+            decide_line(value, self.ledger.apply_admitted, into)
+        if into.accepted:
+            self.dirty = True
 
     def forget_ids(self, limit: int) -> int:
         """Forget the event ids past the dedup horizon, looking at up to ``limit`` of them

@@ -18,6 +18,7 @@ class Topic(Protocol):
         *,
         key: bytes | None = None,
         value: bytes | None = None,
+        partition: int | None = None,
         headers: Headers | None = None,
     ) -> Awaitable[Any]:
         """Queue a message; the awaitable returned resolves when the broker took it."""

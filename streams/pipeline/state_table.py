@@ -346,10 +346,9 @@ class TableMaps:
         found = find_wal(self.table.scan(WAL_PREFIX))
         if found.latest_sequence is not None:
             self.next_sequence = max(self.next_sequence, found.latest_sequence + 1)
-        data = self.table.data
         count = 0
         for key, value in found.writes or ():
-            if data.get(key) != value and self._pend(key, value):
+            if self.table.get(key) != value and self._pend(key, value):
                 count += 1
         return count
 

@@ -45,6 +45,16 @@ def test_two_workers_publish_the_figures_of_one(kafka: str, redis_url: str, tmp_
         ]
         assert sum(consumed) == len(SCENARIO) + 4
 
+        # the id gate ran on both workers, each on its own by-id partitions and ids
+        def gate_value(worker: WorkerHandle, name: str) -> float:
+            return prometheus_values(worker.metrics_text()).get((name, ()), 0.0)
+
+        held = [gate_value(w, "revpulse_id_gate_partitions") for w in workers]
+        admitted = [gate_value(w, "revpulse_id_gate_admitted_events_total") for w in workers]
+        assert all(count >= 1 for count in held) and sum(held) == 4, held
+        assert all(count >= 1 for count in admitted), admitted
+        assert sum(admitted) == len({event["event_id"] for event in SCENARIO})
+
         # business gauges come only from the owner: max over workers is the global value
         arr_samples = [
             prometheus_values(w.metrics_text()).get(

@@ -31,6 +31,7 @@ def isolated_settings(kafka: str, redis: str, **overrides: Any) -> Settings:
         "redis_url": redis,
         "app_id": f"rp-{tag}",
         "events_topic": f"rp-{tag}-events",
+        "by_id_topic": f"rp-{tag}-by-id",
         "facts_topic": f"rp-{tag}-facts",
         "dead_letter_topic": f"rp-{tag}-dead-letters",
         "late_topic": f"rp-{tag}-late",

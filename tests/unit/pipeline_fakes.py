@@ -32,6 +32,7 @@ class Sent:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+    partition: int | None = None
 
 
 @dataclass
@@ -46,12 +47,13 @@ class FakeTopic:
         *,
         key: bytes | None = None,
         value: bytes | None = None,
+        partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> Awaitable[Any]:
         if self.failures:
             self.failures -= 1
             return Lost()
-        self.sent.append(Sent(key, value, dict(headers or [])))
+        self.sent.append(Sent(key, value, dict(headers or []), partition))
         return Delivered()
 
     def send_soon(

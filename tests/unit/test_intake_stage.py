@@ -1,5 +1,6 @@
-"""The intake stage without a broker: good events forwarded per source partition, bad
-ones dead-lettered with the reason, skipped offsets read back."""
+"""The intake stage without a broker: good events forwarded to the by-id partition of
+their event_id with their source and the sources' marks, bad ones dead-lettered with the
+reason, skipped offsets read back."""
 
 from __future__ import annotations
 
@@ -12,16 +13,22 @@ from prometheus_client import CollectorRegistry
 from models.events import event_to_json, parse_event_bytes
 from models.policy import MetricPolicy
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
-from streams.pipeline.intake_stage import ARRIVAL_HEADER, LEDGER_KEY, SOURCE_HEADER, IntakeStage
+from streams.kafka.keys import partition_of
+from streams.pipeline.intake_stage import (
+    ARRIVAL_HEADER,
+    MARKS_HEADER,
+    SOURCES_HEADER,
+    IntakeStage,
+)
 from streams.pipeline.offsets import Incoming
 from tests.unit.pipeline_fakes import FakeReader, FakeTopic, Record
 
 TOPIC = "events"
 
 
-def lead(event_id: str) -> bytes:
+def lead(event_id: str, occurred_at: str = "2024-03-10T08:00:00Z") -> bytes:
     return json.dumps({
-        "event_id": event_id, "type": "lead.created", "occurred_at": "2024-03-10T08:00:00Z",
+        "event_id": event_id, "type": "lead.created", "occurred_at": occurred_at,
         "data": {"lead_id": f"L-{event_id}", "channel": "web", "origin": "marketing"},
     }).encode()  # fmt: skip
 
@@ -35,8 +42,10 @@ def message(partition: int, offset: int, value: bytes | None) -> Incoming:
 
 
 class Harness:
-    def __init__(self, committed: dict[int, int | None] | None = None) -> None:
-        self.facts = FakeTopic()
+    def __init__(
+        self, committed: dict[int, int | None] | None = None, by_id_partitions: int = 1
+    ) -> None:
+        self.facts = FakeTopic()  # the by-id topic
         self.dead_letters = FakeTopic()
         self.reader = FakeReader()
         self.committed = committed or {}
@@ -45,7 +54,8 @@ class Harness:
             policy=MetricPolicy(),
             max_future=dt.timedelta(days=1),
             events_topic=TOPIC,
-            facts=self.facts,
+            by_id=self.facts,
+            by_id_partitions=by_id_partitions,
             dead_letters=self.dead_letters,
             ops=self.ops,
             committed_offset=self.committed_offset,
@@ -62,20 +72,40 @@ class Harness:
         return float((metric.labels(**labels) if labels else metric)._value.get())
 
 
-async def test_good_events_go_on_per_source_partition_with_arrivals() -> None:
+async def test_good_events_go_on_with_their_sources_arrivals_and_the_sources_marks() -> None:
     harness = Harness()
     await harness.stage.handle([
-        message(0, 10, lead("a")), message(1, 4, lead("b")), message(0, 11, lead("c")),
+        message(0, 10, lead("a", "2024-03-10T08:00:00Z")),
+        message(1, 4, lead("b", "2024-03-09T08:00:00Z")),
+        message(0, 11, lead("c", "2024-03-08T08:00:00Z")),
     ])  # fmt: skip
-    sent = {m.headers[SOURCE_HEADER]: m for m in harness.facts.sent}
-    assert sorted(sent) == [b"0", b"1"]
-    assert sent[b"0"].key == LEDGER_KEY
-    assert sent[b"0"].value == canonical(lead("a")) + b"\n" + canonical(lead("c"))
-    assert sent[b"0"].headers[ARRIVAL_HEADER] == b"1700000010250,1700000011250"
-    assert sent[b"1"].value == canonical(lead("b"))
+    [sent] = harness.facts.sent
+    assert sent.partition == 0
+    assert (sent.value or b"").split(b"\n") == [
+        canonical(lead("a", "2024-03-10T08:00:00Z")),
+        canonical(lead("b", "2024-03-09T08:00:00Z")),
+        canonical(lead("c", "2024-03-08T08:00:00Z")),
+    ]
+    assert sent.headers[SOURCES_HEADER] == b"0,1,0"
+    assert sent.headers[ARRIVAL_HEADER] == b"1700000010250,1700000004250,1700000011250"
+    # per source, the latest occurred_at of its good events in the batch
+    assert sent.headers[MARKS_HEADER] == b"0=2024-03-10T08:00:00+00:00,1=2024-03-09T08:00:00+00:00"
     assert harness.dead_letters.sent == []
     assert harness.count("consumed", type="lead.created") == 3
     assert harness.count("last_event") > 0
+
+
+async def test_each_event_goes_to_its_ids_partition_and_every_partition_hears_the_marks() -> None:
+    harness = Harness(by_id_partitions=4)
+    ids = [f"ev-{n}" for n in range(12)]
+    await harness.stage.handle([message(0, n, lead(i)) for n, i in enumerate(ids)])
+    sent = harness.facts.sent
+    assert sorted(m.partition for m in sent) == [0, 1, 2, 3]
+    for m in sent:
+        lines = [line for line in (m.value or b"").split(b"\n") if line]
+        assert lines == [canonical(lead(i)) for i in ids if partition_of(i, 4) == m.partition]
+        assert m.headers[MARKS_HEADER] == b"0=2024-03-10T08:00:00+00:00"
+    assert sum(bool(m.value) for m in sent) == len({partition_of(i, 4) for i in ids})
 
 
 async def test_bad_messages_are_dead_lettered_with_the_reason_and_the_batch_goes_on() -> None:

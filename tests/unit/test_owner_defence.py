@@ -11,7 +11,8 @@ import pytest
 from models.events import event_to_json
 from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
-from streams.pipeline.owner import LedgerOwner, conflict_reason
+from streams.pipeline.outcomes import conflict_reason
+from streams.pipeline.owner import LedgerOwner
 from tests.unit.builders import contract, lead
 
 T0 = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)

@@ -91,13 +91,13 @@ def test_healthz_says_alive() -> None:
     assert Harness().pages.healthz() == {"status": "alive"}
 
 
-def test_the_built_worker_serves_the_pages_and_runs_both_agents(tmp_path: Path) -> None:
+def test_the_built_worker_serves_the_pages_and_runs_the_three_agents(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, insecure_dev_mode=True)
     app = build_pipeline(settings, sinks=[], registry=CollectorRegistry()).app
     try:
         paths = {resource.canonical for resource in app.web.web_app.router.resources()}
         assert {"/metrics", "/healthz", "/readyz", "/v1/events"} <= paths
-        assert sorted(app.agents) == ["intake", "ledger"]
+        assert sorted(app.agents) == ["gate", "intake", "ledger"]
     finally:  # the loops Faust made for the app and the consumer thread
         app.consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
         app.loop.close()
