@@ -133,6 +133,12 @@ class IdGate:
             raise cannot_hold("occurred_at", error) from error
         return Outcome.LATE if late else None
 
+    def repeat(self, event: Event) -> Outcome | None:
+        """DUPLICATE or CONFLICT if the event's id was accepted before, else None.
+        Changes nothing; no lateness is judged."""
+        first = self._ids.get(event.event_id)
+        return None if first is None else self._repeat(event, first.digest)
+
     def remember(self, event: Event, digest: bytes, source: str | None) -> None:
         """Admit an event :meth:`judge` judged None, whose ``digest`` check_holdable gave:
         its id is remembered, and ``source``'s mark (unless None) moves on to it."""

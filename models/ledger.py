@@ -206,7 +206,14 @@ class Ledger:
         admits its channel and restates what it changes; returns APPLIED.
 
         Raises InvalidEventError, leaving the ledger exactly as it was, if the event
-        cannot be held."""
+        cannot be held.
+
+        One exception: an event whose id this ledger accepted itself (before an id gate
+        ran upstream of it: the gate of an upgraded worker starts without those ids)
+        is the repeat it is, DUPLICATE or CONFLICT, and changes nothing."""
+        repeat = self._gate.repeat(event)
+        if repeat is not None:
+            return repeat
         _, commit = self._prepare(event)
         commit()
         return Outcome.APPLIED

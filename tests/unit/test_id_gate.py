@@ -268,6 +268,16 @@ def test_apply_admitted_checks_no_id_and_no_lateness() -> None:
     assert ledger.apply(spend_on("s1", "2024-03-20")) is Outcome.APPLIED
 
 
+def test_an_id_the_ledger_accepted_before_the_gate_is_still_a_repeat() -> None:
+    ledger = Ledger(POLICY)  # an earlier version's ledger: it kept the ids itself
+    assert ledger.apply(spend_on("s1", "2024-03-20")) is Outcome.APPLIED
+    assert ledger.apply_admitted(spend_on("s1", "2024-03-20")) is Outcome.DUPLICATE
+    other = spend("s1", "organic", "99", "2024-03-20")
+    assert ledger.apply_admitted(other) is Outcome.CONFLICT
+    assert ledger.accepted_count == 1
+    assert ledger.buckets.total("spend", ("all", "all"), MARCH) == Decimal(10)
+
+
 def test_apply_admitted_stores_no_id() -> None:
     maps = MemoryMaps()
     ledger = Ledger(POLICY, maps=maps)
