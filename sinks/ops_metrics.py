@@ -147,8 +147,9 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ),
         changelog_tail=Gauge(
             "revpulse_ledger_changelog_tail_records",
-            "Changelog records this worker read at start on top of its local table store "
-            "(all of them with no local store, or one the broker no longer matches)",
+            "Changelog records this worker read at start on top of its local table stores "
+            "(ledger-state and id-gate; all of them with no local store, or one the broker no "
+            "longer matches)",
             registry=registry,
         ),
         rebuilt_events=Gauge(
