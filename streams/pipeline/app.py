@@ -24,7 +24,7 @@ from sinks.base import Sink
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.ingest.http import register_ingest_routes
 from streams.kafka.clients import committed_offset, read_partition, read_range
-from streams.pipeline.gate_stage import GateStage
+from streams.pipeline.gate_stage import GATE_FLUSH_AFTER_SECONDS, GateStage
 from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
 from streams.pipeline.ledger_stage import LedgerStage, TableRecovery, no_records
@@ -241,6 +241,7 @@ def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipel
     app.on_partitions_revoked.connect(pipeline.gate.forget_revoked)  # type: ignore[arg-type]
     app.agent(topics.events, name="intake")(pipeline.intake.run)
     app.agent(topics.by_id, name="gate")(pipeline.gate.run)
+    app.timer(GATE_FLUSH_AFTER_SECONDS / 2, name="gate_flush")(pipeline.gate.flush_idle)
     app.agent(topics.facts, name="ledger")(pipeline.ledger.run)
     app.timer(settings.publish_interval_seconds, name="publisher")(pipeline.publisher.tick)
     probes = Probes(app, pipeline.ops)

@@ -3,16 +3,18 @@ partition at a time, and sends the events it admits on to the ledger.
 
 Each by-id partition has its own gate (models.id_gate.IdGate) in its own share of the
 id-gate table (RocksDB, a changelog partition each), so N workers each hold about 1/N of
-the ids. A gate's state changes atomically per message (streams.pipeline.state_table),
+the ids. A gate's state changes atomically per flush (streams.pipeline.state_table),
 the by-id offset to read next among its writes.
 
-Exactly once, across the hop: a message is applied, its admitted events sent to the
-facts topic (and delivered), and only then is the gate's state flushed. A crash
-anywhere in between leaves the state as it was before the message, so the message is
-applied again to the same state with the same result, and sent again under the same
-stamp (by-id partition and offset): the ledger keeps the highest stamp it applied per
-by-id partition and skips a message stamped at or below it. A message below the
-offset to read next was applied and flushed before: skipped here.
+Exactly once, across the hop: a message is applied and its admitted events sent to the
+facts topic (and delivered) before the gate's state is flushed; a flush comes every
+few messages, or when the gate has been idle a moment. A crash anywhere leaves the
+state as it was at the last flush, so the messages since are applied again to the same
+state with the same results, and sent again under the same stamps (by-id partition and
+offset): the ledger keeps the highest stamp it applied per by-id partition and skips a
+message stamped at or below it. A message below the offset to read next was applied
+before: skipped here; one past it means messages in between were acked by Faust but not
+flushed here (or skipped by the consumer): they are read directly first.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +52,10 @@ NEXT_OFFSET = "next_offset"  # in each gate's gate.stage map
 GATE_CHUNK_EVENTS = 100  # events decided before the loop may run other work
 FORGET_IDS_PER_CHUNK = 1000  # remembered ids looked at after each chunk (dedup horizon)
 RECOVERY_POLL_SECONDS = 0.05
+# messages applied (and their admitted events delivered) before the gate's changes are
+# flushed: each flush is two changelog round trips, a message's forward one
+GATE_FLUSH_EVERY_MESSAGES = 16
+GATE_FLUSH_AFTER_SECONDS = 0.5  # ... or once the oldest unflushed change is this old
 
 # a partition's changelog records past what Faust's recovery read (Tansu's reported end)
 ReadChangelogEnd = Callable[[int], Awaitable[Sequence[Any]]]
@@ -84,6 +91,8 @@ class GatePart:
     maps: TableMaps
     gate: IdGate
     stage: TableMap[int]  # the offset to read next
+    unflushed: int = 0  # messages applied since the last flush
+    unflushed_since: float = 0.0  # monotonic time of the first of them
 
 
 class GateStage:
@@ -100,6 +109,7 @@ class GateStage:
         read_by_id: ReadRange,
         recovery_done: Callable[[], bool],
         read_changelog_end: ReadChangelogEnd,
+        flush_every_messages: int = GATE_FLUSH_EVERY_MESSAGES,
     ) -> None:
         """``table_for``: a by-id partition's partition of the id-gate table."""
         self.policy = policy
@@ -113,6 +123,8 @@ class GateStage:
         self.recovery_done = recovery_done
         self.read_changelog_end = read_changelog_end
         self.parts: dict[int, GatePart] = {}
+        self.flush_every_messages = flush_every_messages
+        self.lock = asyncio.Lock()  # held while a gate changes or is flushed
 
     async def run(self, stream: Any) -> AsyncIterator[None]:
         """The agent: each by-id message, one at a time, acked by Faust once done."""
@@ -135,14 +147,41 @@ class GateStage:
     ) -> None:
         while not self.recovery_done():  # a message read before a rebalance: wait it out
             await asyncio.sleep(RECOVERY_POLL_SECONDS)
-        part = await self.part(partition)
-        expected = part.stage.get(NEXT_OFFSET)
-        if expected is not None and offset < expected:
-            log.debug("by-id[%d]@%d was applied before: skipped", partition, offset)
+        async with self.lock:
+            part = await self.part(partition)
+            try:
+                await self.handle_in(part, value, headers, offset)
+            except BaseException:  # its changes may be half made: read it from the table
+                self.drop(part)
+                raise
+
+    async def handle_in(
+        self, part: GatePart, value: bytes, headers: dict[str, bytes], offset: int
+    ) -> None:
+        expected = part.stage.get(NEXT_OFFSET) or 0
+        if offset < expected:
+            log.debug("by-id[%d]@%d was applied before: skipped", part.partition, offset)
             return
-        if expected is not None and offset > expected:
+        if offset > expected:
             await self.read_skipped(part, expected, offset)
         await self.apply(part, value, headers, offset)
+        if part.unflushed >= self.flush_every_messages:
+            await self.flush(part)
+
+    async def flush_idle(self) -> None:
+        """Flush each gate whose oldest unflushed change is GATE_FLUSH_AFTER_SECONDS old
+        (a timer: the messages may have stopped)."""
+        now = time.monotonic()
+        async with self.lock:
+            for part in list(self.parts.values()):
+                if part.unflushed and now - part.unflushed_since >= GATE_FLUSH_AFTER_SECONDS:
+                    await self.flush(part)
+
+    def drop(self, part: GatePart) -> None:
+        """Forget a gate's unflushed changes: it is read from its table again."""
+        if self.parts.get(part.partition) is part:
+            del self.parts[part.partition]
+        self.ops.gate_partitions.set(len(self.parts))
 
     async def part(self, partition: int) -> GatePart:
         """The partition's gate, read from its table the first time after a recovery."""
@@ -209,7 +248,9 @@ class GateStage:
             await delivery
             self.ops.gate_admitted.inc(len(result.accepted))
         part.stage.put(NEXT_OFFSET, offset + 1)
-        await self.flush(part)
+        if not part.unflushed:
+            part.unflushed_since = time.monotonic()
+        part.unflushed += 1
         await send_refused(
             result, policy=self.policy, ops=self.ops, dead_letters=self.dead_letters,
             late=self.late,
@@ -226,7 +267,7 @@ class GateStage:
         except Exception:
             log.error("id-gate[%d]: the changelog did not take a flush: the gate is read "
                       "from its table again", part.partition)  # fmt: skip
-            self.parts.pop(part.partition, None)
-            self.ops.gate_partitions.set(len(self.parts))
+            self.drop(part)
             raise
         part.maps.settle()
+        part.unflushed = 0

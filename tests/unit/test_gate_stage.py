@@ -41,7 +41,7 @@ def by_id(
 class Gates:
     """The gate stage on a table, sending to a facts topic."""
 
-    def __init__(self, table: FakeTable | None = None) -> None:
+    def __init__(self, table: FakeTable | None = None, flush_every_messages: int = 1) -> None:
         self.table = table or FakeTable()
         self.facts = FakeTopic()
         self.dead_letters = FakeTopic()
@@ -59,6 +59,7 @@ class Gates:
             read_by_id=self.reader,
             recovery_done=lambda: True,
             read_changelog_end=self.no_records,
+            flush_every_messages=flush_every_messages,
         )
 
     async def no_records(self, _partition: int) -> list[Record]:
@@ -179,3 +180,57 @@ async def test_a_crash_between_forward_and_flush_sends_the_same_stamp_once_more(
     await taken_over.stage.handle(0, value, headers, 2)  # c is known to the gate now
     await ledger.feed(gates.facts)
     assert ledger.accepted() == 4
+
+
+def recorded(partition: int, offset: int, lines: list[bytes]) -> Record:
+    """A by-id message as read directly from the topic."""
+    value, headers = by_id(lines)
+    return Record("by-id", partition, offset, 0, None, value, list(headers.items()))
+
+
+async def test_changes_are_flushed_every_few_messages_and_a_takeover_reads_the_rest() -> None:
+    gates, ledger = Gates(flush_every_messages=3), Ledger()
+    messages = [[line("a"), line("b")], [line("c")], [line("a"), line("d")]]
+    for offset, lines in enumerate(messages[:2]):
+        await gates.stage.handle(0, *by_id(lines), offset)
+    assert gates.table.changelog == []  # two messages: not flushed yet
+    assert [m.headers[STAMP_HEADER] for m in gates.facts.sent] == [b"0:0", b"0:1"]
+
+    # the worker dies; Faust had acked both, so the next owner is given offset 2 first
+    taken_over = Gates(FakeTable(dict(gates.table.data)), flush_every_messages=3)
+    taken_over.stage.facts = gates.facts
+    taken_over.reader.records = [recorded(0, n, lines) for n, lines in enumerate(messages)]
+    await taken_over.stage.handle(0, *by_id(messages[2]), 2)
+    assert taken_over.reader.asked == [(0, 0, 2)]
+    stamps = [m.headers[STAMP_HEADER] for m in gates.facts.sent]
+    assert stamps == [b"0:0", b"0:1", b"0:0", b"0:1", b"0:2"]
+    assert taken_over.table.changelog != []  # three messages: flushed
+    await ledger.feed(gates.facts)
+    assert ledger.accepted() == 4  # a, b, c, d: the repeats skipped by their stamps
+
+
+async def test_an_idle_gate_is_flushed_by_the_timer() -> None:
+    gates = Gates(flush_every_messages=100)
+    await gates.stage.handle(0, *by_id([line("a")]), 0)
+    await gates.stage.flush_idle()  # not old enough yet
+    assert gates.table.changelog == []
+    gates.stage.parts[0].unflushed_since -= 60
+    await gates.stage.flush_idle()
+    assert gates.table.changelog != [] and gates.stage.parts[0].unflushed == 0
+
+
+async def test_a_forward_the_broker_never_took_is_decided_and_sent_again() -> None:
+    gates, ledger = Gates(flush_every_messages=100), Ledger()
+    await gates.stage.handle(0, *by_id([line("a")]), 0)
+    gates.facts.failures = 1
+    try:
+        await gates.stage.handle(0, *by_id([line("b")]), 1)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the lost forward must raise")
+    gates.reader.records = [recorded(0, 0, [line("a")]), recorded(0, 1, [line("b")])]
+    await gates.stage.handle(0, *by_id([line("c")]), 2)  # the gate is read again: b too
+    assert gates.reader.asked == [(0, 0, 2)]
+    await ledger.feed(gates.facts)
+    assert ledger.accepted() == 3
