@@ -1,8 +1,9 @@
 """What an event must be for the ledger to hold it, whatever the ledger holds already.
 
 Both the id gate (models.id_gate), which remembers an event's id only if the ledger
-downstream can hold the event, and the ledger itself check an event with
-:func:`check_holdable`, so the two never disagree on which events are invalid.
+downstream can hold the event, and the ledger itself check an event's values with
+:func:`check_values`, so the two never disagree on which events are invalid; the
+digest an id is remembered with is computed once, where the id is remembered.
 """
 
 from __future__ import annotations
@@ -84,9 +85,22 @@ def spend_amount(event: SpendRecorded, policy: MetricPolicy) -> Decimal:
 
 
 def check_holdable(event: Event, policy: MetricPolicy) -> bytes:
-    """The event's digest (models.events.canonical_digest), if the ledger can hold it.
+    """The event's digest (models.events.canonical_digest), if the ledger can hold it
+    (:func:`check_values`, then the digest)."""
+    check_values(event, policy)
+    return digest_of(event)
 
-    Raises InvalidEventError, on the field being computed, for an event no ledger can
+
+def digest_of(event: Event) -> bytes:
+    """The event's digest; a failure to compute it is a problem with ``<event>``."""
+    try:
+        return canonical_digest(event)
+    except COMPUTE_ERRORS as error:
+        raise cannot_hold("<event>", error) from error
+
+
+def check_values(event: Event, policy: MetricPolicy) -> None:
+    """Raise InvalidEventError, on the field being computed, for an event no ledger can
     hold: money in a currency with no rate, an ``occurred_at`` outside the instants
     held or without an offset, or a value that cannot be computed (an estimated value,
     a contract's values or term end, an effective date, a spend's conversion)."""
@@ -112,7 +126,5 @@ def check_holdable(event: Event, policy: MetricPolicy) -> bytes:
             case SpendRecorded():
                 field = "data.amount"
                 spend_amount(event, policy)
-        field = "<event>"  # last: a field's own problem is named above
-        return canonical_digest(event)
     except COMPUTE_ERRORS as error:
         raise cannot_hold(field, error) from error

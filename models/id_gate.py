@@ -32,8 +32,8 @@ import enum
 
 from models import dedup
 from models.dedup import SEEN_ID, SeenId
-from models.events import Event, canonical_digest
-from models.holdable import COMPUTE_ERRORS, cannot_hold, check_holdable
+from models.events import Event
+from models.holdable import cannot_hold, check_holdable, digest_of
 from models.keyed import COUNT, TEXTS, MemoryMaps, StateMaps
 from models.ledger_codecs import INSTANT
 from models.policy import MetricPolicy
@@ -148,11 +148,7 @@ class IdGate:
 
     def _repeat(self, event: Event, first: bytes) -> Outcome:
         """A second event with a known id: the first version counts, this one never."""
-        try:
-            same = canonical_digest(event) == first
-        except COMPUTE_ERRORS as error:
-            raise cannot_hold("<event>", error) from error
-        return Outcome.DUPLICATE if same else Outcome.CONFLICT
+        return Outcome.DUPLICATE if digest_of(event) == first else Outcome.CONFLICT
 
     # -- lateness -------------------------------------------------------------------
 

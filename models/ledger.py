@@ -48,8 +48,9 @@ from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact, Rank
 from models.holdable import (
     COMPUTE_ERRORS,
     cannot_hold,
-    check_holdable,
+    check_values,
     contract_values,
+    digest_of,
     estimated_value,
     spend_amount,
 )
@@ -181,8 +182,8 @@ class Ledger:
         outcome = self._gate.judge(event)
         if outcome is not None:
             return outcome
-        digest, commit = self._prepare(event)
-        self._gate.remember(event, digest, source)
+        commit = self._prepare(event)
+        self._gate.remember(event, digest_of(event), source)
         commit()
         return Outcome.APPLIED
 
@@ -194,8 +195,8 @@ class Ledger:
         outcome = self._gate.judge(event, restoring=True)
         if outcome is not None:
             return outcome
-        digest, commit = self._prepare(event)
-        self._gate.remember(event, digest, None)
+        commit = self._prepare(event)
+        self._gate.remember(event, digest_of(event), None)
         commit()
         return Outcome.APPLIED
 
@@ -214,18 +215,18 @@ class Ledger:
         repeat = self._gate.repeat(event)
         if repeat is not None:
             return repeat
-        _, commit = self._prepare(event)
-        commit()
+        self._prepare(event)()
         return Outcome.APPLIED
 
-    def _prepare(self, event: Event) -> tuple[bytes, Callable[[], None]]:
-        """Check the event (models.holdable.check_holdable) and compute everything it
-        implies: its digest, and a commit that only stores it.
+    def _prepare(self, event: Event) -> Callable[[], None]:
+        """Check the event's values (models.holdable.check_values) and compute everything
+        it implies: a commit that only stores it (the digest is the caller's, when it
+        remembers the id).
 
         Nothing here changes the ledger, so an event that fails leaves no trace: no
         watermark moved, no channel admitted, no bucket changed. An error while
         computing is an InvalidEventError on the field being computed."""
-        digest = check_holdable(event, self.policy)
+        check_values(event, self.policy)
         occurred_at = event.occurred_at
         day = event.occurred_day
         channel = _sender_channel(event)
@@ -248,7 +249,7 @@ class Ledger:
                 self._marks.put(WATERMARK, occurred_at)
             change()
 
-        return digest, commit
+        return commit
 
     def _change_of(self, event: Event, day: dt.date, label: str | None) -> Callable[[], None]:
         """The change a holdable event makes to the entities, computed, not made yet."""

@@ -40,6 +40,7 @@ from streams.pipeline.intake_stage import (
     MARKS_HEADER,
     SOURCES_HEADER,
 )
+from streams.pipeline.log_table import keep_records_past_recovery
 from streams.pipeline.outcomes import BatchResult, decide_line, send_refused
 from streams.pipeline.ports import LogTable, ReadRange, Topic
 from streams.pipeline.prefixed_table import PrefixedTable
@@ -189,11 +190,7 @@ class GateStage:
         if found is not None:
             return found
         table = self.table_for(partition)
-        kept = 0
-        for record in await self.read_changelog_end(partition):
-            if record.key is not None and table.get(record.key) != record.value:
-                table.keep(record.key, record.value, record.offset)
-                kept += 1
+        kept = keep_records_past_recovery(table, await self.read_changelog_end(partition))
         if kept:
             log.warning("id-gate[%d]: kept %d records of the changelog's last batch the "
                         "recovery had not read", partition, kept)  # fmt: skip

@@ -23,6 +23,7 @@ from sinks.ops_metrics import OpsMetrics
 from streams.pipeline.gate_stage import STAMP_HEADER, parse_stamp
 from streams.pipeline.intake_stage import ARRIVAL_HEADER, SOURCE_HEADER
 from streams.pipeline.ledger_log import BAND_KEY, next_facts_offset
+from streams.pipeline.log_table import keep_records_past_recovery
 from streams.pipeline.outcomes import BatchResult, send_refused
 from streams.pipeline.owner import LedgerOwner, RebuildReject
 from streams.pipeline.ports import LogTable, ReadRange, Topic
@@ -148,7 +149,7 @@ class LedgerStage:
                 await self.migrate_legacy_log(ledger)
         finally:
             self.loading = None
-        band = self.table.data.get(BAND_KEY)
+        band = self.table.get(BAND_KEY)
         count = self.owner.install(ledger, band=LOGGED_BANDS.get(band) if band else None)
         self.expected_offset = self.facts.get(NEXT_FACTS_OFFSET)
         if self.unlogged_offset is not None:  # read that message again
@@ -229,13 +230,7 @@ class LedgerStage:
         """Keep the records of the changelog's last batch the table recovery did not read
         (Tansu reports a partition's end as its last batch's base offset + 1, and Faust's
         recovery stops there); each later record of a key wins, as in a recovery."""
-        missing = 0
-        for record in await self.recovery.read_changelog_end():
-            if record.key is None:
-                continue
-            if self.table.data.get(record.key) != record.value:
-                missing += 1
-            self.table.keep(record.key, record.value, record.offset)
+        missing = keep_records_past_recovery(self.table, await self.recovery.read_changelog_end())
         if missing:
             log.warning(
                 "the table recovery stopped short of the changelog's end: kept the %d "

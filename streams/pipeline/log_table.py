@@ -28,6 +28,7 @@ from faust.types import TP
 
 from models.errors import RevpulseError
 from streams.kafka.clients import read_last_batch
+from streams.pipeline.ports import LogTable
 
 MIB = 1024 * 1024
 # RocksDB's defaults (a large block cache, several 64 MiB write buffers) would be most of
@@ -221,6 +222,21 @@ def prefixed_items(
             return
         if key != offset_key:  # Faust's own record of the persisted offset
             yield key, value
+
+
+def keep_records_past_recovery(table: LogTable, records: Sequence[Any]) -> int:
+    """Keep the changelog records a table recovery did not read (Tansu reports a
+    partition's end as its last batch's base offset + 1, and Faust's recovery stops
+    there), each later record of a key winning, as in a recovery; returns how many of
+    them the table did not hold."""
+    missing = 0
+    for record in records:
+        if record.key is None:
+            continue
+        if table.get(record.key) != record.value:
+            missing += 1
+        table.keep(record.key, record.value, record.offset)
+    return missing
 
 
 async def changelog_end_past_recovery(

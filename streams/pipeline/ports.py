@@ -4,7 +4,7 @@ streams.pipeline.log_table; unit tests pass fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 Headers = list[tuple[str, bytes]]
@@ -34,10 +34,8 @@ class Topic(Protocol):
 
 
 class LogTable(Protocol):
-    """The ledger-state table: its local data, and the one way to change it."""
-
-    @property
-    def data(self) -> Mapping[bytes, bytes]: ...
+    """A table (or one partition of one): its local records, and the one way to change
+    them."""
 
     async def send(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
         """Send each record to the changelog, in order, and keep it locally once the

@@ -8,7 +8,7 @@ would overwrite each other there. A prefix per partition keeps them apart on bot
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
 from streams.pipeline.ports import LogTable
 
@@ -20,10 +20,6 @@ class PrefixedTable:
     def __init__(self, table: LogTable, prefix: bytes) -> None:
         self.table = table
         self.prefix = prefix
-
-    @property
-    def data(self) -> Mapping[bytes, bytes]:
-        return _PrefixedData(self)
 
     async def send(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
         await self.table.send([(self.prefix + key, value) for key, value in records])
@@ -42,20 +38,3 @@ class PrefixedTable:
         cut = len(self.prefix)
         found = self.table.scan_from(self.prefix + prefix, self.prefix + start, limit)
         return [(key[cut:], value) for key, value in found]
-
-
-class _PrefixedData(Mapping[bytes, bytes]):
-    def __init__(self, view: PrefixedTable) -> None:
-        self.view = view
-
-    def __getitem__(self, key: bytes) -> bytes:
-        value = self.view.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __iter__(self) -> Iterator[bytes]:
-        return (key for key, _ in self.view.scan(b""))
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self.view.scan(b""))

@@ -126,7 +126,7 @@ class Publisher:
         self.owner.published()
         self.health.succeeded()
         self.ops.last_publish_success.set(time.time())
-        if publication.band is not None and self.table.data.get(BAND_KEY) != (
+        if publication.band is not None and self.table.get(BAND_KEY) != (
             band := publication.band.encode()
         ):
             # kept with the ledger, so the next owner knows the band it takes over
