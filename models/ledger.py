@@ -31,10 +31,16 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
-from models import money
 from models.book import BookedContract, BookEntry, BookSummary, Churn, build_book
-from models.buckets import ALL, DailyBuckets, segments_of
+from models.buckets import ALL, DailyBuckets
 from models.channels import ChannelAdmission
+from models.contributions import Contribution
+from models.contributions import changes as _changes
+from models.contributions import contract_contributions as _contract_contributions
+from models.contributions import conversion_contributions as _conversion_contributions
+from models.contributions import lead_contributions as _lead_contributions
+from models.contributions import sender_channel as _sender_channel
+from models.contributions import summed as _summed
 from models.events import (
     UNKNOWN,
     ContractSigned,
@@ -67,58 +73,9 @@ from models.state import StateDelta
 from models.timeline import BookTimeline
 from models.windows import Window
 
-Contribution = tuple[str, tuple[str, str], dt.date, Decimal]
-BucketDay = tuple[str, tuple[str, str], dt.date]
-
 
 def _rank(fact: LeadFact | ConversionFact | ContractFact | ChurnFact) -> Rank:
     return fact.rank
-
-
-_ZERO = Decimal(0)
-
-
-def _summed(contributions: Iterable[Contribution]) -> dict[BucketDay, Decimal]:
-    """Contributions added up per (metric, segment, day)."""
-    sums: dict[BucketDay, Decimal] = {}
-    for metric, segment, day, amount in contributions:
-        key = (metric, segment, day)
-        sums[key] = money.add(sums.get(key, _ZERO), amount)
-    return sums
-
-
-def _sender_channel(event: Event) -> str | None:
-    """The channel a sender wrote on the event, if any (never ``unknown`` by default)."""
-    if isinstance(event, LeadCreated | SpendRecorded | ContractSigned):
-        return event.data.channel
-    return None
-
-
-def _lead_contributions(lead: LeadFact) -> Iterator[Contribution]:
-    for segment in segments_of(lead.origin, lead.channel):
-        yield "leads", segment, lead.day, Decimal(1)
-        if lead.estimated_value is not None:
-            yield "lead_value", segment, lead.day, lead.estimated_value
-
-
-def _conversion_contributions(
-    conversion: ConversionFact, attribution: tuple[str, str]
-) -> Iterator[Contribution]:
-    for segment in segments_of(*attribution):
-        yield "conversions", segment, conversion.day, Decimal(1)
-
-
-def _contract_contributions(
-    contract: ContractFact, attribution: tuple[str, str]
-) -> Iterator[Contribution]:
-    day = contract.day
-    for segment in segments_of(*attribution):
-        yield "bookings", segment, day, Decimal(1)
-        yield "bookings_acv", segment, day, contract.acv
-        yield "bookings_tcv", segment, day, contract.tcv
-        if contract.kind == "new":
-            yield "new_customers", segment, day, Decimal(1)
-            yield "new_acv", segment, day, contract.acv
 
 
 class Ledger:
@@ -388,11 +345,8 @@ class Ledger:
         before = _summed(self._lead_group(lead_id))
         facts.put(lead_id, fact)  # type: ignore[arg-type]
         after = _summed(self._lead_group(lead_id))
-        for key in before.keys() | after.keys():
-            change = money.MONEY_CONTEXT.subtract(after.get(key, _ZERO), before.get(key, _ZERO))
-            if change:
-                metric, segment, day = key
-                self.buckets.add(metric, segment, day, change)
+        for (metric, segment, day), change in _changes(before, after):
+            self.buckets.add(metric, segment, day, change)
 
     def _add_contract(self, fact: ContractFact, booked: BookedContract) -> None:
         contract_id = fact.contract_id

@@ -29,16 +29,11 @@ class MetricsSource(Protocol):
     @property
     def buckets(self) -> DailyBuckets: ...
 
-    def booked_contracts(self) -> list[BookedContract]: ...
-
-    def churns(self) -> list[Churn]: ...
-
-    def book_entries(self) -> list[BookEntry]: ...
-
     def book_summary(
         self, as_of: dt.date, windows: list[Window], churn_window: Window
     ) -> BookSummary:
-        """The book on ``as_of`` and its movements: ``summarize`` over ``book_entries``."""
+        """The book on ``as_of`` and its movements: what ``models.book.summarize`` gives
+        over the source's book."""
         ...
 
 

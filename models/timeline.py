@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from decimal import Decimal
 from operator import itemgetter
 from typing import TypeVar
 
-from models.book import ArrMovements, BookedContract, BookEntry, BookSummary, Churn
-from models.day_sums import DaySums, count_sums, money_add, money_sums
-from models.keyed import COUNT, MONEY, MemoryMaps, StateMaps
+from models.book import BookedContract, BookEntry, BookSummary, Churn
+from models.keyed import MemoryMaps, StateMaps
 from models.timeline_codecs import ACCOUNT, DAY, ENTRY, NO_ACCOUNT, AccountBook, Span
+from models.timeline_sums import SumChanges, TimelineSums
 from models.windows import Window
 
 T = TypeVar("T", str, dt.date)
@@ -126,7 +125,10 @@ class BookTimeline:
     goes on from that state."""
 
     def __init__(
-        self, churn_window_days: int = CHURN_WINDOW_DAYS, maps: StateMaps | None = None
+        self,
+        churn_window_days: int = CHURN_WINDOW_DAYS,
+        maps: StateMaps | None = None,
+        sums: SumChanges | None = None,
     ) -> None:
         if churn_window_days < 1:
             raise ValueError("churn_window_days must be at least 1")
@@ -135,13 +137,10 @@ class BookTimeline:
         self._entries = maps.open("timeline.entry", ENTRY)  # contract id -> its entry
         self._contract_churns = maps.open("timeline.contract_churn", DAY)  # the earliest
         self._accounts = maps.open("timeline.account", ACCOUNT)
-        self._arr = money_sums(maps.open("timeline.sum.arr", MONEY))
-        self._active_contracts = count_sums(maps.open("timeline.sum.active_contracts", COUNT))
-        self._new = money_sums(maps.open("timeline.sum.new", MONEY))
-        self._expansion = money_sums(maps.open("timeline.sum.expansion", MONEY))
-        self._churned = money_sums(maps.open("timeline.sum.churned", MONEY))
-        self._active_accounts = count_sums(maps.open("timeline.sum.active_accounts", COUNT))
-        self._churned_accounts = count_sums(maps.open("timeline.sum.churned_accounts", COUNT))
+        # where the changes go: the sums themselves, or a collector that sends them on
+        self._sums: TimelineSums | SumChanges = (
+            TimelineSums(churn_window_days, maps) if sums is None else sums
+        )
 
     # -- changes ------------------------------------------------------------------
 
@@ -163,9 +162,11 @@ class BookTimeline:
         self._enter(contract, account.churn_days)
         self._refresh_account(account_id, stored, account)
 
-    def remove_contract(self, contract_id: str) -> None:
+    def remove_contract(self, contract_id: str, account_id: str | None = None) -> None:
+        """Take a contract off the book; with ``account_id``, only if it is booked under
+        that account (a later version may have moved it to another already)."""
         old = self._entries.get(contract_id)
-        if old is None:
+        if old is None or account_id not in (None, old.contract.account_id):
             return
         self._count_entry(old, -1)
         self._entries.delete(contract_id)
@@ -209,48 +210,18 @@ class BookTimeline:
         return [entry for _, entry in sorted(self._entries.items(), key=itemgetter(0))]
 
     def summary(self, as_of: dt.date, windows: list[Window], churn_window: Window) -> BookSummary:
-        """Equal to :func:`models.book.summarize` over :meth:`entries`.
+        """Equal to :func:`models.book.summarize` over :meth:`entries` (a timeline that
+        sends its changes on to a :class:`SumChanges` has no sums to read).
 
         ``churn_window`` must end on ``as_of`` and span ``churn_window_days`` days."""
-        span_days = (churn_window.last_day - churn_window.first_day).days + 1
-        if churn_window.last_day != as_of or span_days != self.churn_window_days:
-            raise ValueError(
-                f"the churn window must be the {self.churn_window_days} days ending on {as_of}"
-            )
-        day = as_of.toordinal()
-        totals: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
-        for window in windows:
-            first, last = window.first_day.toordinal(), window.last_day.toordinal()
-            moves = (
-                self._new.between(first, last),
-                self._expansion.between(first, last),
-                self._churned.between(first, last),
-            )
-            seen = totals.get(window.name)  # a repeated name adds up, as in summarize
-            if seen is not None:
-                moves = (
-                    money_add(seen[0], moves[0]),
-                    money_add(seen[1], moves[1]),
-                    money_add(seen[2], moves[2]),
-                )
-            totals[window.name] = moves
-        return BookSummary(
-            arr=self._arr.through(day),
-            active_contracts=self._active_contracts.through(day),
-            active_accounts=self._active_accounts.through(day),
-            movements={name: ArrMovements(*moves) for name, moves in totals.items()},
-            churned_accounts=self._churned_accounts.through(day),
-            accounts_at_start=self._active_accounts.through(churn_window.first_day.toordinal()),
-        )
+        if not isinstance(self._sums, TimelineSums):
+            raise TypeError("this timeline sends its changes on: read them where they meet")
+        return self._sums.summary(as_of, windows, churn_window)
 
     @property
     def size(self) -> int:
         """Nodes held over every day-indexed sum: follows live days, not changes made."""
-        sums = (
-            self._arr, self._active_contracts, self._new, self._expansion, self._churned,
-            self._active_accounts, self._churned_accounts,
-        )  # fmt: skip
-        return sum(day_sums.node_count for day_sums in sums)
+        return self._sums.size if isinstance(self._sums, TimelineSums) else 0
 
     # -- one contract's entry ---------------------------------------------------------
 
@@ -287,17 +258,18 @@ class BookTimeline:
             gained, lost = contract.arr, contract.arr.copy_negate()
         else:
             gained, lost = contract.arr.copy_negate(), contract.arr
+        sums = self._sums
         if start < end:
-            self._arr.add(start, gained)
-            self._arr.add(end, lost)
-            self._active_contracts.add(start, sign)
-            self._active_contracts.add(end, -sign)
+            sums.add("arr", start, gained)
+            sums.add("arr", end, lost)
+            sums.add("active_contracts", start, sign)
+            sums.add("active_contracts", end, -sign)
             if entry.churned:
-                self._churned.add(end, gained)
+                sums.add("churned", end, gained)
         if contract.kind == "new":
-            self._new.add(start, gained)
+            sums.add("new", start, gained)
         elif contract.kind == "expansion":
-            self._expansion.add(start, gained)
+            sums.add("expansion", start, gained)
 
     # -- one account's spans ----------------------------------------------------------
 
@@ -323,8 +295,8 @@ class BookTimeline:
             found = self._account_days(days)
             active, churned = tuple(found[0]), tuple(found[1])
         if active != account.active or churned != account.churned:
-            self._count_spans(self._active_accounts, account.active, active)
-            self._count_spans(self._churned_accounts, account.churned, churned)
+            self._count_spans("active_accounts", account.active, active)
+            self._count_spans("churned_accounts", account.churned, churned)
             account = AccountBook(account.contract_ids, account.churn_days, active, churned)
         if account == stored:
             return
@@ -359,8 +331,7 @@ class BookTimeline:
         at_start = _shifted(active, reach - 1)
         return active, _intersection(_difference(at_start, active), churn_ends)
 
-    @staticmethod
-    def _count_spans(sums: DaySums[int], old: tuple[Span, ...], new: tuple[Span, ...]) -> None:
+    def _count_spans(self, name: str, old: tuple[Span, ...], new: tuple[Span, ...]) -> None:
         """Count an account on the days of ``new`` instead of ``old``: a day where the
         change nets to zero (a span's unchanged start) is not touched."""
         changes: dict[int, int] = {}
@@ -370,4 +341,4 @@ class BookTimeline:
                 changes[end] = changes.get(end, 0) - sign
         for day, change in changes.items():
             if change:
-                sums.add(day, change)
+                self._sums.add(name, day, change)
