@@ -1,4 +1,4 @@
-"""Entity state by key (models.entities) and the aggregate it feeds (models.aggregate)."""
+"""Entity state by key (models.entities), and the ledger adding up its changes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from models.aggregate import Aggregate
 from models.entities import (
     AttachContract,
     BookContract,
@@ -17,6 +16,7 @@ from models.entities import (
     entity_key,
 )
 from models.events import OVERFLOW_CHANNEL, Event, parse_event
+from models.ledger import Ledger
 from models.policy import MetricPolicy
 
 DAY = dt.date(2024, 3, 1)
@@ -110,11 +110,11 @@ def test_the_lead_restates_what_is_attributed_from_it_when_it_arrives() -> None:
     assert ("bookings", ("all", "all"), DAY) not in moved  # the total did not change
 
 
-def test_the_aggregate_labels_channels_past_the_cap_as_overflow() -> None:
-    aggregate = Aggregate(MetricPolicy(max_channels=1))
+def test_the_ledger_labels_changed_channels_past_the_cap_as_overflow() -> None:
+    aggregate = Ledger(MetricPolicy(max_channels=1))
     first, second = ("leads", ("channel", "organic"), DAY), ("leads", ("channel", "events"), DAY)
-    aggregate.apply(Emitted(buckets={first: Decimal(1)}, channels=["organic"], accepted=1))
-    aggregate.apply(Emitted(buckets={second: Decimal(2)}, channels=["events"], accepted=1))
+    aggregate.apply_changes(Emitted(buckets={first: Decimal(1)}, channels=["organic"], accepted=1))
+    aggregate.apply_changes(Emitted(buckets={second: Decimal(2)}, channels=["events"], accepted=1))
     days = aggregate.buckets.as_dict()
     assert days[("leads", "channel", "organic")] == {DAY: 1}
     assert days[("leads", "channel", OVERFLOW_CHANNEL)] == {DAY: 2}
