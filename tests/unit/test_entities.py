@@ -15,6 +15,13 @@ from models.entities import (
     UnbookContract,
     entity_key,
 )
+from models.entity_codecs import (
+    HANDOFF_MARK,
+    decode_changes,
+    decode_handoff,
+    encode_changes,
+    encode_handoff,
+)
 from models.events import OVERFLOW_CHANNEL, Event, parse_event
 from models.ledger import Ledger
 from models.policy import MetricPolicy
@@ -120,3 +127,21 @@ def test_the_ledger_labels_changed_channels_past_the_cap_as_overflow() -> None:
     assert days[("leads", "channel", OVERFLOW_CHANNEL)] == {DAY: 2}
     assert aggregate.admitted_channels == ("organic",)
     assert aggregate.accepted_count == 2
+
+
+def test_hand_offs_and_changes_read_back_as_written() -> None:
+    state = EntityState(MetricPolicy())
+    state.apply(_event("e0", "customer.churned", "2024-03-05T10:00:00+00:00",
+                       account_id="A1", contract_id="C1", effective_date="2024-06-01"))  # fmt: skip
+    state.apply(_contract("e2", "2024-03-02T10:00:00+00:00", lead_id="L1", channel="events"))
+    state.apply(_contract("e1", "2024-03-01T10:00:00+00:00", lead_id="L2", account_id="A2"))
+    out = state.take()
+    for handoff in out.handoffs:
+        state.apply(handoff)
+    more = state.take()
+    assert len(out.handoffs) == 6 and more.sums and more.buckets
+    for handoff in out.handoffs:
+        assert encode_handoff(handoff).startswith(HANDOFF_MARK)
+        assert decode_handoff(encode_handoff(handoff)) == handoff
+    for changes in (out.changes(), more.changes()):
+        assert decode_changes(encode_changes(changes)) == changes
