@@ -14,9 +14,12 @@ import functools
 import logging
 from collections.abc import Callable
 
+from models.entities import entity_key
 from models.id_gate import IdGate
 from models.policy import MetricPolicy
 from sinks.ops_metrics import OpsMetrics
+from streams.kafka.keys import partition_of
+from streams.pipeline.entity_stage import gate_stamp
 from streams.pipeline.intake_stage import (
     ARRIVAL_HEADER,
     LEDGER_KEY,
@@ -77,8 +80,14 @@ class GateStage(PartitionedStage[IdGate]):
         recovery_done: Callable[[], bool],
         read_changelog_end: ReadChangelogEnd,
         flush_every_messages: int = GATE_FLUSH_EVERY_MESSAGES,
+        by_entity: Topic | None = None,
+        entity_partitions: int = 1,
     ) -> None:
-        """``table_for``: a by-id partition's partition of the id-gate table."""
+        """``table_for``: a by-id partition's partition of the id-gate table.
+
+        ``by_entity``: where admitted events go, re-keyed by the entity they change
+        (streams.pipeline.entity_stage), one message per partition of its
+        ``entity_partitions``; None: to the ledger, on the facts topic."""
         super().__init__(
             table_for=table_for, read_input=read_by_id, recovery_done=recovery_done,
             read_changelog_end=read_changelog_end, count_parts=ops.gate_partitions.set,
@@ -90,6 +99,8 @@ class GateStage(PartitionedStage[IdGate]):
         self.dead_letters = dead_letters
         self.late = late
         self.ops = ops
+        self.by_entity = by_entity
+        self.entity_partitions = entity_partitions
 
     def open_state(self, maps: TableMaps) -> IdGate:
         return IdGate(self.policy, self.sources, maps, prefix="gate")
@@ -116,16 +127,48 @@ class GateStage(PartitionedStage[IdGate]):
         for source, mark in parse_marks(headers.get(MARKS_HEADER)):
             gate.advance(source, mark)
         if result.accepted:
-            stamp = f"{part.partition}:{offset}".encode()
-            delivery = await self.facts.send(
-                key=LEDGER_KEY,
-                value=b"\n".join(result.accepted),
-                headers=[(STAMP_HEADER, stamp), (ARRIVAL_HEADER, b",".join(admitted_arrivals))],
-            )
-            await delivery
+            if self.by_entity is None:
+                await self.send_to_ledger(part, offset, result, admitted_arrivals)
+            else:
+                await self.send_to_entities(part, offset, result, admitted_arrivals)
             self.ops.gate_admitted.inc(len(result.accepted))
         self.applied(part, offset)
         await send_refused(
             result, policy=self.policy, ops=self.ops, dead_letters=self.dead_letters,
             late=self.late,
         )  # fmt: skip
+
+    async def send_to_ledger(
+        self, part: StagePart[IdGate], offset: int, result: BatchResult, arrivals: list[bytes]
+    ) -> None:
+        stamp = f"{part.partition}:{offset}".encode()
+        delivery = await self.facts.send(
+            key=LEDGER_KEY,
+            value=b"\n".join(result.accepted),
+            headers=[(STAMP_HEADER, stamp), (ARRIVAL_HEADER, b",".join(arrivals))],
+        )
+        await delivery
+
+    async def send_to_entities(
+        self, part: StagePart[IdGate], offset: int, result: BatchResult, arrivals: list[bytes]
+    ) -> None:
+        """One message per by-entity partition that any admitted event's key falls in."""
+        assert self.by_entity is not None
+        routed: dict[int, list[int]] = {}
+        for index, event in enumerate(result.applied):
+            routed.setdefault(partition_of(entity_key(event), self.entity_partitions), []).append(
+                index
+            )
+        stamp = gate_stamp(part.partition, offset)
+        deliveries = []
+        for destination, indexes in sorted(routed.items()):
+            times = b",".join(arrivals[i] for i in indexes if i < len(arrivals))
+            deliveries.append(
+                await self.by_entity.send(
+                    value=b"\n".join(result.accepted[i] for i in indexes),
+                    partition=destination,
+                    headers=[(STAMP_HEADER, stamp), (ARRIVAL_HEADER, times)],
+                )
+            )
+        for delivery in deliveries:
+            await delivery
