@@ -3,7 +3,8 @@
 The ledger (models.ledger) keeps every entity in one place. Here each entity lives
 under its own key, so the keys can be spread over partitions and workers, and what
 must meet in one place is only what the entities add up to: changes to the daily
-buckets and to the book's sums over days (models.aggregate adds them up).
+buckets and to the book's sums over days (``models.ledger.Ledger.apply_changes`` adds
+them up).
 
 Which key an input goes to (:func:`entity_key`):
 
@@ -26,6 +27,8 @@ the same in the end.
 Channels are counted under the sender's own channel here: which channels keep a label
 of their own (models.channels) is decided where the changes meet, in the order they
 arrive there. Every sender channel seen is listed, in order, for that admission.
+The contracts whose version changed and the churns applied are sent on too, for the
+stored copy of the state that ``--as-of`` reads.
 
 Pure: no I/O, no clock. An input is applied in full or raises before changing
 anything only for what is checked upstream (models.id_gate admits only holdable
@@ -144,9 +147,20 @@ class Emitted:
     handoffs: list[Handoff] = field(default_factory=list)
     accepted: int = 0  # events applied
     latest: dt.datetime | None = None  # the latest occurred_at among them
+    # for the stored copy of the state: contracts whose version changed, churns applied
+    contracts: dict[str, ContractFact] = field(default_factory=dict)
+    churns: dict[str, ChurnFact] = field(default_factory=dict)  # by event_id
+
+    def changes(self) -> Emitted:
+        """All but the hand-offs: what goes on to where the changes meet."""
+        return Emitted(self.buckets, self.sums, self.channels, [], self.accepted, self.latest,
+                       self.contracts, self.churns)  # fmt: skip
 
     def __bool__(self) -> bool:
-        return bool(self.buckets or self.sums or self.channels or self.handoffs or self.accepted)
+        return bool(
+            self.buckets or self.sums or self.channels or self.handoffs or self.accepted
+            or self.contracts or self.churns
+        )  # fmt: skip
 
 
 def _via_lead(contract: ContractFact | None) -> str | None:
@@ -281,6 +295,7 @@ class EntityState:
         if old is not None and old.rank <= fact.rank:
             return
         self._contracts.put(contract_id, fact)
+        self._out.contracts[contract_id] = fact
         old_lead, new_lead = _via_lead(old), _via_lead(fact)
         handoffs = self._out.handoffs
         if old is not None:
@@ -299,7 +314,9 @@ class EntityState:
     def _churned(self, event: CustomerChurned, day: dt.date) -> None:
         data = event.data
         churn = Churn(data.account_id, data.contract_id, event.effective_date)
-        self._churns.put(event.event_id, ChurnFact(event.event_id, event.occurred_at, day, churn))
+        fact = ChurnFact(event.event_id, event.occurred_at, day, churn)
+        self._churns.put(event.event_id, fact)
+        self._out.churns[event.event_id] = fact
         if data.contract_id is None:
             self._timeline.add_churn(churn)  # this is the account's key
             return

@@ -41,6 +41,7 @@ from models.contributions import conversion_contributions as _conversion_contrib
 from models.contributions import lead_contributions as _lead_contributions
 from models.contributions import sender_channel as _sender_channel
 from models.contributions import summed as _summed
+from models.entities import Emitted
 from models.events import (
     UNKNOWN,
     ContractSigned,
@@ -174,6 +175,36 @@ class Ledger:
             return repeat
         self._prepare(event)()
         return Outcome.APPLIED
+
+    def apply_changes(self, changes: Emitted) -> None:
+        """Add what entity state kept elsewhere (models.entities) applied: this ledger is
+        then where the changes meet, and keeps no entity of its own but the contracts
+        and churns of the stored copy. Channels are admitted first, in the order listed,
+        so each change counts under the label its channel has once admitted."""
+        channels = self._channels
+        admitted = len(channels.admitted)
+        for channel in changes.channels:
+            channels.admit(channel)
+        for (metric, segment, day), amount in changes.buckets.items():
+            if segment[0] == "channel":
+                segment = ("channel", channels.admit(segment[1]))
+            self.buckets.add(metric, segment, day, amount)
+        if len(channels.admitted) != admitted:
+            self._admitted.put("admitted", channels.admitted)
+        self._timeline.add_changes(changes.sums)
+        for contract_id, contract in changes.contracts.items():
+            self._contracts.put(contract_id, contract)
+            self._touched_contracts.add(contract_id)
+        for event_id, churn in changes.churns.items():
+            self._churns.put(event_id, churn)
+            self._new_churns.append(churn)
+        if changes.accepted:
+            self._accepted_count += changes.accepted
+            self._counts.put("accepted", self._accepted_count)
+        latest = changes.latest
+        if latest is not None and (self.watermark is None or latest > self.watermark):
+            self.watermark = latest
+            self._marks.put(WATERMARK, latest)
 
     def _prepare(self, event: Event) -> Callable[[], None]:
         """Check the event's values (models.holdable.check_values) and compute everything

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
 from operator import itemgetter
 from typing import TypeVar
 
 from models.book import BookedContract, BookEntry, BookSummary, Churn
 from models.keyed import MemoryMaps, StateMaps
 from models.timeline_codecs import ACCOUNT, DAY, ENTRY, NO_ACCOUNT, AccountBook, Span
-from models.timeline_sums import SumChanges, TimelineSums
+from models.timeline_sums import SumChanges, SumDay, TimelineSums
 from models.windows import Window
 
 T = TypeVar("T", str, dt.date)
@@ -197,6 +199,12 @@ class BookTimeline:
             assert stored is not None  # an entry's account lists it
             if self._reenter(churn.contract_id, stored.churn_days):
                 self._refresh_account(account_id, stored, stored)
+
+    def add_changes(self, changes: Mapping[SumDay, Decimal | int]) -> None:
+        """Add changes another timeline counted (one that holds part of the book and
+        sends its changes on: models.entities)."""
+        for (name, ordinal), change in changes.items():
+            self._sums.add(name, ordinal, change)
 
     # -- queries --------------------------------------------------------------------
 

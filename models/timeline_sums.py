@@ -5,7 +5,7 @@ seven sums over days (ARR, active contracts, new, expansion and churned ARR, act
 and churned accounts). :class:`TimelineSums` adds them up, so any day's book is read
 in ``O(log days)``; :class:`SumChanges` only collects them, netted per day, so a
 timeline that holds part of the book (the accounts of one partition) can send them on
-to the one place where every part's changes meet (models.aggregate).
+to the one place where every part's changes meet (``Ledger.apply_changes``).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ class OpsMetrics:
     ledger_owner: Gauge
     gate_partitions: Gauge
     gate_admitted: Counter
+    entity_partitions: Gauge
     last_event: Gauge
     band_changes: Counter
     rebuilt_events: Gauge
@@ -98,6 +99,11 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         gate_admitted=Counter(
             "revpulse_id_gate_admitted_events",
             "Events this worker's id gates admitted and sent on to the ledger",
+            registry=registry,
+        ),
+        entity_partitions=Gauge(
+            "revpulse_entity_partitions",
+            "By-entity partitions whose entity state this worker holds (REVPULSE_ENTITY_STAGE)",
             registry=registry,
         ),
         last_event=Gauge(

@@ -17,6 +17,7 @@ from models.policy import BandThresholds, MetricPolicy
 ROLLING_WINDOW = re.compile(r"[1-9][0-9]*d")
 LEDGER_STATE_TABLE = "ledger-state"  # the ledger's table; its changelog is named after it
 ID_GATE_TABLE = "id-gate"  # event ids and lateness marks, one partition per by-id partition
+ENTITIES_TABLE = "entities"  # leads, contracts, accounts: one partition per by-entity one
 # the table of every accepted event in earlier versions: migrated once
 LEGACY_LOG_TABLE = "ledger-log"
 DEFAULT_DEDUP_HORIZON_SECONDS = 14 * 86400
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     # topics
     events_topic: str = "revpulse-events"
     by_id_topic: str = "revpulse-by-id"
+    by_entity_topic: str = "revpulse-by-entity"
     facts_topic: str = "revpulse-facts"
     dead_letter_topic: str = "revpulse-dead-letters"
     late_topic: str = "revpulse-late-events"
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     table_standby_replicas: int = Field(1, ge=0)
 
     # processing
+    # leads, contracts and accounts spread over partitions by key (the entity stage),
+    # instead of kept with the ledger: for a new deployment (a ledger that holds
+    # entities already is not moved over)
+    entity_stage: bool = False
     # events per facts message at most: 1,000 of up to ~1 KB stay within Kafka's 1 MB limit
     batch_max_events: int = Field(500, ge=1, le=1000)
     batch_within_seconds: float = Field(0.2, gt=0)
@@ -171,6 +177,9 @@ class Settings(BaseSettings):
 
     def gate_changelog_topic(self) -> str:
         return f"{self.app_id}-{ID_GATE_TABLE}-changelog"
+
+    def entities_changelog_topic(self) -> str:
+        return f"{self.app_id}-{ENTITIES_TABLE}-changelog"
 
     def legacy_changelog_topic(self) -> str:
         """The ledger-log changelog an earlier version wrote, migrated once if present."""

@@ -58,6 +58,12 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
             pipeline.gate_table(partition), settings.kafka_bootstrap,
             TP(settings.gate_changelog_topic(), partition), on_disk=on_disk,
         )  # fmt: skip
+    if pipeline.entity_table is not None:  # the entity stage's table, a partition each
+        for partition in range(settings.partitions):
+            tail += ready_local_state(
+                pipeline.entity_table(partition), settings.kafka_bootstrap,
+                TP(settings.entities_changelog_topic(), partition), on_disk=on_disk,
+            )  # fmt: skip
     pipeline.ops.changelog_tail.set(tail)
     try:
         return run_worker(pipeline.app, settings)

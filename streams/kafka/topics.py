@@ -25,7 +25,12 @@ class TopicSpec:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic revpulse uses. The id gate's input and changelog have a partition per
     events partition; the ledger and its changelog have one partition each."""
+    entities = [
+        TopicSpec(settings.by_entity_topic, settings.partitions),
+        TopicSpec(settings.entities_changelog_topic(), settings.partitions, compacted=True),
+    ]
     return [
+        *(entities if settings.entity_stage else []),
         TopicSpec(settings.events_topic, settings.partitions),
         TopicSpec(settings.dead_letter_topic, settings.partitions),
         TopicSpec(settings.by_id_topic, settings.partitions),

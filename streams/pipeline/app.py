@@ -6,6 +6,9 @@ events topic --IntakeStage--> by-id topic --GateStage--> facts topic --LedgerSta
                          letters    id-gate table      dead letters      ledger-state   Publisher
                                     (N partitions)                       table (1)          |
                                                               sinks (Redis, Prometheus, alerts)
+With REVPULSE_ENTITY_STAGE the GateStage sends to the by-entity topic (N partitions, keyed
+by lead, contract and account) instead, and the EntityStage sends what the entities change
+to the facts topic (docs/how-it-works.md, "The entity stage").
 WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the lag.
 """
 
@@ -24,6 +27,7 @@ from sinks.base import Sink
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.ingest.http import register_ingest_routes
 from streams.kafka.clients import committed_offset, read_partition, read_range
+from streams.pipeline.entity_stage import EntityStage
 from streams.pipeline.gate_stage import GATE_FLUSH_AFTER_SECONDS, GateStage
 from streams.pipeline.health import PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
@@ -44,7 +48,7 @@ from streams.pipeline.probes import (
 from streams.pipeline.publisher import Publisher
 from streams.pipeline.transport import RevpulseApp
 from streams.pipeline.web import WebPages
-from streams.settings import ID_GATE_TABLE, LEDGER_STATE_TABLE, Settings
+from streams.settings import ENTITIES_TABLE, ID_GATE_TABLE, LEDGER_STATE_TABLE, Settings
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,16 @@ class Pipeline:
     ops: OpsMetrics
     log_table: FaustLogTable
     gate_table: Callable[[int], FaustLogTable]  # the id-gate table's partition views
+    # with REVPULSE_ENTITY_STAGE: the entity stage and its table's partition views
+    entities: EntityStage | None = None
+    entity_table: Callable[[int], FaustLogTable] | None = None
 
 
 @dataclass(frozen=True)
 class Topics:
     events: Any  # N partitions
     by_id: Any  # N partitions, keyed by event_id: one id gate each
+    by_entity: Any  # N partitions, keyed by entity: entity state (REVPULSE_ENTITY_STAGE)
     facts: Any  # 1 partition: one ledger, in one order
     dead_letters: Any
     late: Any
@@ -80,6 +88,7 @@ class Topics:
         return cls(
             events=raw(settings.events_topic, settings.partitions),
             by_id=raw(settings.by_id_topic, settings.partitions),
+            by_entity=raw(settings.by_entity_topic, settings.partitions),
             facts=raw(settings.facts_topic, 1),
             dead_letters=raw(settings.dead_letter_topic, settings.partitions),
             late=raw(settings.late_topic, 1),
@@ -123,10 +132,13 @@ def intake_stage(settings: Settings, topics: Topics, ops: OpsMetrics) -> IntakeS
     )  # fmt: skip
 
 
-def gate_tables(app: faust.App, settings: Settings) -> Callable[[int], FaustLogTable]:
-    """The id-gate table, a partition per by-id partition: each partition's view."""
+def partitioned_table(
+    app: faust.App, settings: Settings, name: str
+) -> Callable[[int], FaustLogTable]:
+    """A table with a partition per events partition (the id gate's, the entity stage's):
+    each partition's view."""
     table = app.Table(
-        ID_GATE_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes,
+        name, partitions=settings.partitions, key_type=bytes, value_type=bytes,
         options=GATE_ROCKSDB_OPTIONS if settings.table_store == "rocksdb" else None,
     )  # fmt: skip
     views: dict[int, FaustLogTable] = {}
@@ -137,6 +149,29 @@ def gate_tables(app: faust.App, settings: Settings) -> Callable[[int], FaustLogT
         return views[partition]
 
     return table_for
+
+
+def entity_stage(
+    app: faust.App,
+    settings: Settings,
+    topics: Topics,
+    ops: OpsMetrics,
+    table_for: Callable[[int], FaustLogTable],
+) -> EntityStage:
+    kafka = settings.kafka_bootstrap
+    return EntityStage(
+        policy=settings.policy(), partitions=settings.partitions, table_for=table_for,
+        by_entity=topics.by_entity, facts=topics.facts, dead_letters=topics.dead_letters,
+        ops=ops,
+        read_by_entity=lambda part, start, end: read_range(
+            kafka, settings.by_entity_topic, part, start, end
+        ),
+        recovery_done=lambda: recovery_done(app),
+        read_changelog_end=lambda part: changelog_end_past_recovery(
+            app, kafka, settings.entities_changelog_topic(), part
+        ),
+        count_parts=ops.entity_partitions.set,
+    )  # fmt: skip
 
 
 def gate_stage(
@@ -158,6 +193,8 @@ def gate_stage(
         read_changelog_end=lambda part: changelog_end_past_recovery(
             app, kafka, settings.gate_changelog_topic(), part
         ),
+        by_entity=topics.by_entity if settings.entity_stage else None,
+        entity_partitions=settings.partitions,
     )  # fmt: skip
 
 
@@ -224,11 +261,15 @@ def build_pipeline(
         registry=registry, probes=probes, recovery_problem=ledger.recovery_problem, owner=owner,
         health=publisher.health,
     )  # fmt: skip
-    gate_table = gate_tables(app, settings)
+    gate_table = partitioned_table(app, settings, ID_GATE_TABLE)
     gate = gate_stage(app, settings, topics, ops, gate_table, sources)
+    entity_table = entities = None
+    if settings.entity_stage:
+        entity_table = partitioned_table(app, settings, ENTITIES_TABLE)
+        entities = entity_stage(app, settings, topics, ops, entity_table)
     pipeline = Pipeline(
         app, owner, intake_stage(settings, topics, ops), gate, ledger, publisher, web, ops,
-        table, gate_table,
+        table, gate_table, entities, entity_table,
     )  # fmt: skip
     register(app, settings, topics, pipeline)
     return pipeline
@@ -242,6 +283,11 @@ def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipel
     app.agent(topics.events, name="intake")(pipeline.intake.run)
     app.agent(topics.by_id, name="gate")(pipeline.gate.run)
     app.timer(GATE_FLUSH_AFTER_SECONDS / 2, name="gate_flush")(pipeline.gate.flush_idle)
+    if pipeline.entities is not None:
+        entities = pipeline.entities
+        app.on_partitions_revoked.connect(entities.forget_revoked)  # type: ignore[arg-type]
+        app.agent(topics.by_entity, name="entities")(entities.run)
+        app.timer(GATE_FLUSH_AFTER_SECONDS / 2, name="entities_flush")(entities.flush_idle)
     app.agent(topics.facts, name="ledger")(pipeline.ledger.run)
     app.timer(settings.publish_interval_seconds, name="publisher")(pipeline.publisher.tick)
     probes = Probes(app, pipeline.ops)

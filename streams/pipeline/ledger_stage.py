@@ -17,6 +17,7 @@ from typing import Any
 from faust.types import EventT
 
 from models.band import BAND_NAMES, Band
+from models.entity_codecs import decode_changes
 from models.keyed import COUNT
 from models.ledger import Ledger
 from sinks.ops_metrics import OpsMetrics
@@ -62,6 +63,7 @@ LEGACY_BATCHES_PER_FLUSH = 20
 LOGGED_BANDS: dict[bytes, Band] = {name.encode(): name for name in BAND_NAMES}
 NEXT_FACTS_OFFSET = "next_offset"  # in the stage.facts map
 LEGACY_MIGRATED = "legacy_log_migrated"
+ENTITY_SENDER = "e"  # a stamp's sender that starts so is an entity partition: changes
 
 
 class LedgerStage:
@@ -80,7 +82,8 @@ class LedgerStage:
         self.table = table
         self.maps = TableMaps(table)
         self.facts = self.maps.open("stage.facts", COUNT)  # next offset, migration mark
-        # per by-id partition, the highest offset whose admitted events were applied
+        # per sender (a by-id partition, or an entity partition: "e<n>"), the highest
+        # offset whose admitted events (or changes) were applied
         self.gates = self.maps.open("stage.gates", COUNT)
         self.dead_letters = dead_letters
         self.late = late
@@ -282,7 +285,10 @@ class LedgerStage:
                 log.info("facts@%d repeats by-id[%s]@%d, applied before: skipped",
                          offset, gate_partition, gate_offset)  # fmt: skip
                 lines = []
-            await self.apply_lines(lines, None, result)
+            if lines and gate_partition.startswith(ENTITY_SENDER):
+                await self.apply_changes(lines)
+            else:
+                await self.apply_lines(lines, None, result)
             if lines:
                 async with self.lock:
                     self.gates.put(gate_partition, gate_offset)
@@ -310,6 +316,13 @@ class LedgerStage:
                     self.owner.apply_batch(chunk, source, into=result)
                     self.owner.forget_ids(FORGET_IDS_PER_CHUNK)
             await asyncio.sleep(0)
+
+    async def apply_changes(self, lines: list[bytes]) -> None:
+        """What an entity partition's message changed (streams.pipeline.entity_stage)."""
+        changes = [decode_changes(line) for line in lines]
+        async with self.lock:  # never while a publication is computed in a thread
+            for change in changes:
+                self.owner.apply_changes(change)
 
     async def send_refused(self, result: BatchResult) -> None:
         await send_refused(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from models.band import Band, next_band
+from models.entities import Emitted
 from models.errors import InvalidEventError
 from models.events import parse_canonical_event
 from models.keyed import StateMaps
@@ -127,6 +128,13 @@ class LedgerOwner:
         for value in values:
             decide_line(value, self.ledger.apply_admitted, into)
         if into.accepted:
+            self.dirty = True
+
+    def apply_changes(self, changes: Emitted) -> None:
+        """Add what entity partitions applied (models.ledger.Ledger.apply_changes)."""
+        assert self.ledger is not None, "install() first"
+        self.ledger.apply_changes(changes)
+        if changes:
             self.dirty = True
 
     def forget_ids(self, limit: int) -> int:

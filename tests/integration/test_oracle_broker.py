@@ -41,15 +41,18 @@ def owner_events(workers: list[WorkerHandle]) -> float:
     )
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("seed", "entity_stage"), [(1, False), (2, False), (3, False), (4, True), (5, True)]
+)
 def test_two_workers_equal_the_oracle(
-    seed: int, kafka: str, redis_url: str, tmp_path: Path
+    seed: int, entity_stage: bool, kafka: str, redis_url: str, tmp_path: Path
 ) -> None:
+    """With REVPULSE_ENTITY_STAGE, the entities are spread over both workers too."""
     events = history(seed, 250)
     rng = random.Random(seed)
     sent = events + rng.sample(events, len(events) // 5)
     rng.shuffle(sent)  # the history spans ~7 days, the tests' lateness is 30 days
-    settings = isolated_settings(kafka, redis_url)
+    settings = isolated_settings(kafka, redis_url, entity_stage=entity_stage)
     workers = [start_worker(settings, tmp_path, name=f"w{i}") for i in range(2)]
     try:
         asyncio.run(send(settings, [e.model_dump(mode="json") for e in sent], []))
@@ -58,6 +61,12 @@ def test_two_workers_equal_the_oracle(
             timeout_seconds=150,
             what=f"{len(events)} distinct events in the ledger",
         )
+        if entity_stage:  # the entities were kept by key, spread over the partitions
+            held = [
+                prometheus_values(w.metrics_text()).get(("revpulse_entity_partitions", ()), 0)
+                for w in workers
+            ]
+            assert sum(held) == settings.partitions, held
         # a publish after the last batch carries its state delta
         wait_for(lambda: _stored_points(settings, events[-1].occurred_day), timeout_seconds=10)
         for day in (

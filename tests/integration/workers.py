@@ -32,6 +32,7 @@ def isolated_settings(kafka: str, redis: str, **overrides: Any) -> Settings:
         "app_id": f"rp-{tag}",
         "events_topic": f"rp-{tag}-events",
         "by_id_topic": f"rp-{tag}-by-id",
+        "by_entity_topic": f"rp-{tag}-by-entity",
         "facts_topic": f"rp-{tag}-facts",
         "dead_letter_topic": f"rp-{tag}-dead-letters",
         "late_topic": f"rp-{tag}-late",

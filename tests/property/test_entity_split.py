@@ -1,6 +1,6 @@
 """The ledger spread by key: id gates by event id, entity state by lead, contract and
 account key over several partitions, hand-offs between keys delivered in any
-interleaving that keeps each (sender, receiver) pair in order, and one aggregate adding
+interleaving that keeps each (sender, receiver) pair in order, and one ledger adding
 up what every partition sends on in any such interleaving: the figures are the oracle's.
 
 Without a cap on channels (or with an allowlist) the order things arrive in never
@@ -20,7 +20,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.oracle import compute_oracle
-from models.aggregate import Aggregate
 from models.entities import Emitted, EntityState, Input, entity_key
 from models.events import Event
 from models.id_gate import IdGate
@@ -53,13 +52,13 @@ def partition_of(key: str, partitions: int) -> int:
 
 def spread_feed(
     policy: MetricPolicy, stream: list[Event], shuffle: random.Random
-) -> tuple[Aggregate, list[EntityState]]:
+) -> tuple[Ledger, list[EntityState]]:
     """Gates by event id; each admitted event to the entity partition of its key; every
     hand-off and every partition's changes delivered in a random interleaving that
     keeps each sender's messages to one receiver in order."""
     gates = [IdGate(policy) for _ in range(GATES)]
     parts = [EntityState(policy) for _ in range(PARTS)]
-    aggregate = Aggregate(policy)
+    aggregate = Ledger(policy)  # where the changes meet
     # per (sender, receiving partition), the inputs in flight; per partition, its changes
     inputs: dict[tuple[str, int], deque[Input]] = defaultdict(deque)
     changes: dict[int, deque[Emitted]] = defaultdict(deque)
@@ -75,7 +74,7 @@ def spread_feed(
         kind, which = shuffle.choice(ready)
         if kind == "out":
             assert isinstance(which, int)
-            aggregate.apply(changes[which].popleft())
+            aggregate.apply_changes(changes[which].popleft())
             continue
         assert isinstance(which, tuple)
         part = which[1]
@@ -83,7 +82,7 @@ def spread_feed(
         emitted = parts[part].take()
         for handoff in emitted.handoffs:
             inputs[(f"part{part}", partition_of(entity_key(handoff), PARTS))].append(handoff)
-        changes[part].append(emitted)
+        changes[part].append(emitted.changes())
     return aggregate, parts
 
 
@@ -121,6 +120,8 @@ def test_entities_spread_by_key_add_up_to_the_oracle(
     assert spread_contracts == whole.booked_contracts()
     spread_churns = {k: v for part in parts for k, v in part.churns().items()}
     assert spread_churns == whole.take_delta(full=True).churns
+    assert aggregate.booked_contracts() == whole.booked_contracts()
+    assert aggregate.take_delta(full=True).churns == spread_churns
     for as_of in as_of_days(stream, extra):
         # the oracle gets the whole stream, repeats included: the first copy counts
         assert_same_points(compute_points(aggregate, as_of), compute_oracle(stream, as_of, policy))

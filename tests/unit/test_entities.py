@@ -1,4 +1,4 @@
-"""Entity state by key (models.entities) and the aggregate it feeds (models.aggregate)."""
+"""Entity state by key (models.entities), and the ledger adding up its changes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from models.aggregate import Aggregate
 from models.entities import (
     AttachContract,
     BookContract,
@@ -16,7 +15,15 @@ from models.entities import (
     UnbookContract,
     entity_key,
 )
+from models.entity_codecs import (
+    HANDOFF_MARK,
+    decode_changes,
+    decode_handoff,
+    encode_changes,
+    encode_handoff,
+)
 from models.events import OVERFLOW_CHANNEL, Event, parse_event
+from models.ledger import Ledger
 from models.policy import MetricPolicy
 
 DAY = dt.date(2024, 3, 1)
@@ -110,13 +117,31 @@ def test_the_lead_restates_what_is_attributed_from_it_when_it_arrives() -> None:
     assert ("bookings", ("all", "all"), DAY) not in moved  # the total did not change
 
 
-def test_the_aggregate_labels_channels_past_the_cap_as_overflow() -> None:
-    aggregate = Aggregate(MetricPolicy(max_channels=1))
+def test_the_ledger_labels_changed_channels_past_the_cap_as_overflow() -> None:
+    aggregate = Ledger(MetricPolicy(max_channels=1))
     first, second = ("leads", ("channel", "organic"), DAY), ("leads", ("channel", "events"), DAY)
-    aggregate.apply(Emitted(buckets={first: Decimal(1)}, channels=["organic"], accepted=1))
-    aggregate.apply(Emitted(buckets={second: Decimal(2)}, channels=["events"], accepted=1))
+    aggregate.apply_changes(Emitted(buckets={first: Decimal(1)}, channels=["organic"], accepted=1))
+    aggregate.apply_changes(Emitted(buckets={second: Decimal(2)}, channels=["events"], accepted=1))
     days = aggregate.buckets.as_dict()
     assert days[("leads", "channel", "organic")] == {DAY: 1}
     assert days[("leads", "channel", OVERFLOW_CHANNEL)] == {DAY: 2}
     assert aggregate.admitted_channels == ("organic",)
     assert aggregate.accepted_count == 2
+
+
+def test_hand_offs_and_changes_read_back_as_written() -> None:
+    state = EntityState(MetricPolicy())
+    state.apply(_event("e0", "customer.churned", "2024-03-05T10:00:00+00:00",
+                       account_id="A1", contract_id="C1", effective_date="2024-06-01"))  # fmt: skip
+    state.apply(_contract("e2", "2024-03-02T10:00:00+00:00", lead_id="L1", channel="events"))
+    state.apply(_contract("e1", "2024-03-01T10:00:00+00:00", lead_id="L2", account_id="A2"))
+    out = state.take()
+    for handoff in out.handoffs:
+        state.apply(handoff)
+    more = state.take()
+    assert len(out.handoffs) == 6 and more.sums and more.buckets
+    for handoff in out.handoffs:
+        assert encode_handoff(handoff).startswith(HANDOFF_MARK)
+        assert decode_handoff(encode_handoff(handoff)) == handoff
+    for changes in (out.changes(), more.changes()):
+        assert decode_changes(encode_changes(changes)) == changes
