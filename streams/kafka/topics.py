@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from models.errors import ConfigError
 from streams.errors import StackError
 from streams.settings import Settings
 
@@ -49,6 +50,26 @@ def new_topic(spec: TopicSpec, settings: Settings) -> NewTopic:
     return NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=configs)
 
 
+def check_entity_stage_switch(settings: Settings, existing: set[str]) -> None:
+    """The entities live either with the ledger or in the entity stage, and nothing moves
+    them from one to the other: a deployment is not switched either way. Which way it
+    ran shows in which changelogs exist."""
+    ledger = settings.changelog_topic()
+    entities = settings.entities_changelog_topic()
+    if settings.entity_stage and ledger in existing and entities not in existing:
+        raise ConfigError(
+            f"REVPULSE_ENTITY_STAGE is on, but this deployment ran without it ({ledger} "
+            f"exists, {entities} does not): the entities its ledger holds would not be "
+            "moved to the entity stage. Keep REVPULSE_ENTITY_STAGE off, or start a new "
+            "deployment (another REVPULSE_APP_ID) and replay the history into it"
+        )
+    if not settings.entity_stage and entities in existing:
+        raise ConfigError(
+            f"REVPULSE_ENTITY_STAGE is off, but this deployment ran with it ({entities} "
+            "exists): its entities are in the entity stage. Keep REVPULSE_ENTITY_STAGE on"
+        )
+
+
 async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> None:
     """Create missing topics; check that existing ones have the partitions we need."""
     deadline = asyncio.get_running_loop().time() + timeout_seconds
@@ -75,6 +96,7 @@ async def ensure_topics(settings: Settings, timeout_seconds: float = 30.0) -> No
             await asyncio.sleep(0.5)
     try:
         existing = set(await admin.list_topics())
+        check_entity_stage_switch(settings, existing)
         wanted = topic_specs(settings)
         missing = [spec for spec in wanted if spec.name not in existing]
         for spec in missing:

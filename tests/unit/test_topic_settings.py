@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.kafka.topics import new_topic, topic_specs
+from models.errors import ConfigError
+from streams.kafka.topics import check_entity_stage_switch, new_topic, topic_specs
 from streams.pipeline.app import build_pipeline
 from streams.settings import Settings
 
@@ -41,3 +42,25 @@ def test_faust_app_takes_standby_replicas_and_replication(tmp_path: Path, replic
         assert app.conf.topic_replication_factor == 3
     finally:
         app.loop.close()
+
+
+def test_a_deployment_is_not_switched_to_or_from_the_entity_stage() -> None:
+    plain = Settings(app_id="rp", insecure_dev_mode=True)
+    spread = Settings(app_id="rp", entity_stage=True, insecure_dev_mode=True)
+    ledger, entities = plain.changelog_topic(), plain.entities_changelog_topic()
+    check_entity_stage_switch(plain, set())  # a new deployment, either way
+    check_entity_stage_switch(spread, set())
+    check_entity_stage_switch(plain, {ledger})
+    check_entity_stage_switch(spread, {ledger, entities})
+    with pytest.raises(ConfigError, match="ran without it"):
+        check_entity_stage_switch(spread, {ledger})
+    with pytest.raises(ConfigError, match="ran with it"):
+        check_entity_stage_switch(plain, {ledger, entities})
+
+
+def test_the_entity_stage_topics_are_made_only_when_it_is_on() -> None:
+    plain = Settings(app_id="rp", insecure_dev_mode=True)
+    spread = plain.model_copy(update={"entity_stage": True})
+    names = {spec.name for spec in topic_specs(plain)}
+    added = {spec.name for spec in topic_specs(spread)} - names
+    assert added == {"revpulse-by-entity", "rp-entities-changelog"}
