@@ -1,4 +1,5 @@
-"""Faust's Kafka transport with a configurable consumer fetch wait.
+"""Faust's Kafka transport with a configurable consumer fetch wait, and its table
+recovery with Tansu's partition end allowed for.
 
 Faust 0.15 builds its worker consumer with ``fetch_max_wait_ms=1500`` and no setting
 for it. A broker that does not answer a waiting fetch as soon as records arrive
@@ -6,16 +7,34 @@ for it. A broker that does not answer a waiting fetch as soon as records arrive
 with a 1,500 ms wait, about 16 ms with 100 ms) then adds that wait to every hop of
 the pipeline. Kafka itself answers at once, so a short wait costs it only a few more
 empty fetches while idle.
+
+Tansu reports a partition's end as its last batch's base offset + 1. A table flush ends
+with a record in a batch of its own, but a worker killed between a flush's batches
+leaves a changelog whose last batch holds many records; a standby that read it all
+holds an offset past the reported end, and when it becomes the active owner Faust's
+recovery refused that offset (ConsistencyError: the worker stopped, seen in the soak
+with kills). An offset inside the last batch is set back to the reported end - 1 for the
+recovery (the stages read the last batch directly: log_table.keep_records_past_recovery);
+one past the batch's true end still fails the check, as the broker then lost records.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from typing import Any, ClassVar
 
 import faust
 from aiokafka import AIOKafkaConsumer
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TransportT
+from faust.types import TP, TransportT
+from faust.types.transports import ConsumerT
+
+from streams.kafka.clients import read_last_batch
+
+log = logging.getLogger(__name__)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -37,11 +56,45 @@ class _Transport(faust_aiokafka.Transport):
     Consumer: ClassVar[Any] = _Consumer
 
 
+class _Recovery(Recovery):
+    async def _build_offsets(
+        self, consumer: ConsumerT, tps: set[TP], destination: Counter[TP], title: str
+    ) -> None:
+        await super()._build_offsets(consumer, tps, destination, title)
+        held = [tp for tp in tps if destination[tp] is not None and destination[tp] >= 0]
+        if not held:
+            return
+        reported_ends = await consumer.highwaters(*held)
+        broker = self.app.conf.broker[0]
+        bootstrap = f"{broker.host}:{broker.port}"
+        for tp in held:
+            offset, reported_end = destination[tp], reported_ends.get(tp)
+            if reported_end is None or offset < reported_end:
+                continue
+            last_batch = await read_last_batch(bootstrap, tp.topic, tp.partition)
+            if last_batch and offset <= last_batch[-1].offset:  # inside the last batch
+                log.info("%s %s[%d]: local offset %d is inside the changelog's last batch, "
+                         "which the broker reports as ending at %d: recovery reads from %d",
+                         title, tp.topic, tp.partition, offset, reported_end,
+                         reported_end)  # fmt: skip
+                destination[tp] = reported_end - 1
+
+
+class _TableManager(TableManager):
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = _Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
 class RevpulseApp(faust.App):
-    """A Faust app whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch."""
+    """A Faust app whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch,
+    and whose table recovery allows for Tansu's reported partition end."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        kwargs.setdefault("TableManager", _TableManager)
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> TransportT:
