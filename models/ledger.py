@@ -160,7 +160,8 @@ class Ledger:
         self._channels = ChannelAdmission.for_policy(policy, self._admitted.get("admitted") or ())
         self.watermark: dt.datetime | None = self._marks.get(WATERMARK)  # the clock
         self._accepted_count = self._counts.get("accepted") or 0
-        self._touched_contracts: set[str] = set()
+        # each contract changed since the last delta, as booked now: a delta reads no map
+        self._touched_contracts: dict[str, BookedContract] = {}
         self._new_churns: list[ChurnFact] = []
 
     # -- intake -----------------------------------------------------------------
@@ -407,7 +408,7 @@ class Ledger:
             if contract_id not in ids:
                 self._contracts_by_lead.put(fact.lead_id, tuple(sorted((*ids, contract_id))))
         self._add(self._contract_contributions(fact), +1)
-        self._touched_contracts.add(contract_id)
+        self._touched_contracts[contract_id] = booked
         self._timeline.put_contract(booked)
 
     # -- what each fact adds ----------------------------------------------------
@@ -488,7 +489,7 @@ class Ledger:
             )
         delta = StateDelta(
             buckets=self.buckets.take_touched(),
-            contracts={cid: self.booked_contract(cid) for cid in self._touched_contracts},
+            contracts=dict(self._touched_contracts),
             churns={fact.event_id: fact.churn for fact in self._new_churns},
         )
         self._touched_contracts.clear()
@@ -500,6 +501,7 @@ class Ledger:
         maps: before they are flushed, or before another ledger is made on them."""
         self.buckets.store_changes()
 
-    def prune(self, today: dt.date) -> None:
-        """Drop daily buckets past the retention."""
-        self.buckets.prune(today - dt.timedelta(days=self.policy.retention_days))
+    def prune(self, today: dt.date) -> int:
+        """Drop daily buckets past the retention; returns how many days were dropped
+        (models.buckets.DailyBuckets.prune: nothing is looked at unless one may be)."""
+        return self.buckets.prune(today - dt.timedelta(days=self.policy.retention_days))

@@ -83,6 +83,7 @@ class Publisher:
                 self.ops.last_publish_success.set(time.time())
             return
         self.ops.publish_seconds.labels("compute").observe(self.owner.last_compute_seconds)
+        self.ops.publish_cpu_seconds.observe(self.owner.last_compute_cpu_seconds)
         if self.owner.ledger is not None:
             self.ops.ledger_events.set(self.owner.ledger.accepted_count)
         await self.publish(publication)

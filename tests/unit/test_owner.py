@@ -177,3 +177,32 @@ def test_the_band_from_before_a_restart_makes_a_change_an_alert() -> None:
         "strong",
         "under",
     )
+
+
+def test_a_publication_drops_the_days_that_left_the_retention_once() -> None:
+    subject = LedgerOwner(MetricPolicy(retention_days=30), "wall", "30d")
+    subject.install(subject.load(MemoryMaps()))
+    subject.apply_batch(_json(lead("l1", "L1", "2026-02-01"), lead("l2", "L2", "2026-03-01")))
+    first = subject.publication(dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC))  # keeps from 01-31
+    assert first is not None and first.state is not None
+    leads_feb_1 = (("leads", "all", "all"), dt.date(2026, 2, 1))
+    assert first.state.buckets[leads_feb_1] == 1
+    subject.apply_batch(_json(lead("l3", "L3", "2026-03-02")))
+    same_day = subject.publication(dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC))
+    assert same_day is not None and same_day.state is not None
+    assert leads_feb_1 not in same_day.state.buckets  # nothing pruned: not sent again
+    next_day = subject.publication(dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC))  # from 02-01
+    assert next_day is not None and next_day.state is not None
+    assert leads_feb_1 not in next_day.state.buckets  # 02-01 is still within it
+    later = subject.publication(dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC))  # from 02-02
+    assert later is not None and later.state is not None
+    assert later.state.buckets[leads_feb_1] == 0  # gone from the copy too
+    assert _value(later, "leads", "30d") == 2  # 03-01 and 03-02
+
+
+def test_a_publication_reports_its_wall_and_cpu_time() -> None:
+    subject = owner("event")
+    subject.apply_batch(_json(contract("c1", "C1", "2026-03-01")))
+    assert subject.publication(T0) is not None
+    wall, cpu = subject.last_compute_seconds, subject.last_compute_cpu_seconds
+    assert 0 < cpu <= wall + 0.005
