@@ -19,9 +19,12 @@ _ONE_DAY = dt.timedelta(days=1)
 CHURN_WINDOW_DAYS = 365
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetricPoint:
-    """One published value. ``value`` is None when a ratio's denominator is 0."""
+    """One published value. ``value`` is None when a ratio's denominator is 0.
+
+    With slots: a publish makes every point anew, and one with no ``__dict__`` is about
+    half the cost to make."""
 
     metric: str
     window: str
