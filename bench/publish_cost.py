@@ -7,7 +7,9 @@ publish computes, as of the day of the latest event: the retention prune,
 stored copy (``Ledger.take_delta``). Each figure is the median of ``--rounds``
 publishes, each after the next ``--between`` events of the history were applied (so
 some buckets and the book changed since the last one, as between two live publishes).
-Each part is wall time; ``cpu`` is the publishing thread's own CPU time for the whole
+A last row, ``live``, goes on past the history as a live worker does: each publish
+is as of the day after the history, after ``--between`` events of that day. Each part
+is wall time; ``cpu`` is the publishing thread's own CPU time for the whole
 publish (``time.thread_time``). The ratio is to the 1/4 figure of the same run: 1.0
 means the cost does not grow with history.
 
@@ -89,15 +91,19 @@ class PublishCost:
 
 
 def time_publishes(
-    ledger: Ledger, records: Iterator[Record], rounds: int, between: int
+    ledger: Ledger,
+    records: Iterator[Record],
+    rounds: int,
+    between: int,
+    as_of: dt.date | None = None,
 ) -> tuple[PublishCost, int]:
     """The median cost over ``rounds`` publishes; events applied.
 
-    Each publish is as of the day of the latest event, as a live publish is as of today
-    with today's events: as of the history's end, the early stages' windows would be
-    empty and cost nothing."""
+    Each publish is as of ``as_of`` or, if None, the day of the latest event, as a live
+    publish is as of today with today's events: as of the history's end, the early
+    stages' windows would be empty and cost nothing."""
     assert ledger.watermark is not None
-    day = ledger.watermark.date()
+    day = as_of or ledger.watermark.date()
     compute_points(ledger, day)  # the first publish after a load: not timed
     ledger.take_delta()
     parts: list[tuple[float, float, float, float]] = []
@@ -105,7 +111,7 @@ def time_publishes(
     for _ in range(rounds):
         applied += apply(ledger, records, between)
         assert ledger.watermark is not None
-        day = ledger.watermark.date()
+        day = as_of or ledger.watermark.date()
         cpu_started, started = time.thread_time(), time.perf_counter()
         ledger.prune(day)
         pruned = time.perf_counter()
@@ -117,6 +123,14 @@ def time_publishes(
         parts.append((pruned - started, computed - pruned, ended - computed, cpu))
     medians = [1000 * statistics.median(part[i] for part in parts) for i in range(4)]
     return PublishCost(*medians), applied
+
+
+def live_records(workload: Workload, start: dt.datetime) -> Iterator[Record]:
+    """The live workload's events from ``start`` on, a funnel step a second."""
+    step = 0
+    while True:
+        yield from workload.live(start + dt.timedelta(seconds=step))
+        step += 1
 
 
 class Contender:
@@ -143,6 +157,15 @@ class Contender:
         self._thread.join()
 
 
+def print_row(label: str, ledger: Ledger, cost: PublishCost, first: float, note: str) -> None:
+    print(
+        f"  {label}  ledger {ledger.accepted_count:>9,}  "
+        f"prune {cost.prune_ms:6.1f} ms  compute {cost.compute_ms:6.1f} ms  "
+        f"delta {cost.delta_ms:6.1f} ms  publish {cost.publish_ms:6.1f} ms  "
+        f"cpu {cost.cpu_ms:6.1f} ms  ratio to 1/4 {cost.publish_ms / first:4.2f}x  {note}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.events < 1_000 or args.rounds < 1 or args.between < 1:
@@ -158,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("  contend   a second thread applies events all the while (wall includes the "
               "waits for the interpreter lock)")  # fmt: skip
     contender_events = [r.value for r in Workload(args.seed + 1, HISTORY_END, 30).stream(5_000)]
-    loaded, first = 0, None
+    loaded, first = 0, 0.0
     for numerator, denominator in STAGES:
         target = args.events * numerator // denominator
         started = time.perf_counter()
@@ -168,13 +191,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             cost, applied = time_publishes(ledger, records, args.rounds, args.between)
         loaded += applied
         first = first or cost.publish_ms
-        print(
-            f"  {numerator}/{denominator} of M  ledger {ledger.accepted_count:>9,}  "
-            f"prune {cost.prune_ms:6.1f} ms  compute {cost.compute_ms:6.1f} ms  "
-            f"delta {cost.delta_ms:6.1f} ms  publish {cost.publish_ms:6.1f} ms  "
-            f"cpu {cost.cpu_ms:6.1f} ms  ratio to 1/4 {cost.publish_ms / first:4.2f}x  "
-            f"(loaded in {load_seconds:,.0f} s)"
+        label = f"{numerator}/{denominator} of M"
+        print_row(label, ledger, cost, first, f"(loaded in {load_seconds:,.0f} s)")
+    # then live: today's events, each publish as of today, as a worker past its backfill
+    live_day = HISTORY_END + dt.timedelta(days=1)
+    with Contender(contender_events) if args.contend else contextlib.nullcontext():
+        cost, _ = time_publishes(
+            ledger, live_records(workload, live_day), args.rounds, args.between, live_day.date()
         )
+    print_row("live    ", ledger, cost, first, "(events of the day after, as of that day)")
     return 0
 
 
