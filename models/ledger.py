@@ -456,6 +456,11 @@ class Ledger:
         """Every contract as booked, by contract id: a scan of the kept contracts."""
         return [fact.booked() for _, fact in sorted(self._contracts.items())]
 
+    def contract_page(self, after: str | None, limit: int) -> list[BookedContract]:
+        """Up to ``limit`` contracts, as booked, by contract id after ``after`` (from the
+        first, if None): every contract, a page at a time."""
+        return [fact.booked() for _, fact in self._contracts.items_after(after, limit)]
+
     def book_entries(self) -> list[BookEntry]:
         """The book (contracts with their end dates): a scan, for checks and reports."""
         return build_book(self.booked_contracts(), self.churns())
@@ -471,8 +476,12 @@ class Ledger:
         return [fact.churn for fact in sorted((fact for _, fact in self._churns.items()),
                                               key=_rank)]  # fmt: skip
 
-    def take_delta(self, *, full: bool = False) -> StateDelta:
-        """What changed since the last delta (everything, if ``full``), for a stored copy."""
+    def take_delta(self, *, full: bool = False, contracts: bool = True) -> StateDelta:
+        """What changed since the last delta (everything, if ``full``), for a stored copy.
+
+        A full delta with ``contracts`` False holds no contract: the caller reads them
+        with :meth:`contract_page`, which a contract changed meanwhile does not escape,
+        as the next delta holds it."""
         if full:
             self.buckets.take_touched()
             self._touched_contracts.clear()
@@ -484,7 +493,7 @@ class Ledger:
                     for key, days in self.buckets.as_dict().items()
                     for day, amount in days.items()
                 },
-                contracts={c.contract_id: c for c in self.booked_contracts()},
+                contracts={c.contract_id: c for c in self.booked_contracts()} if contracts else {},
                 churns={event_id: fact.churn for event_id, fact in self._churns.items()},
             )
         delta = StateDelta(

@@ -206,3 +206,16 @@ async def test_each_computed_publication_records_its_wall_and_cpu_time() -> None
     cpu = registry.get_sample_value("revpulse_publish_compute_cpu_seconds_sum")
     assert wall == harness.owner.last_compute_seconds
     assert cpu == harness.owner.last_compute_cpu_seconds and cpu is not None and cpu > 0
+
+
+async def test_a_full_state_read_in_pages_goes_out_whole_once_every_page_is_read() -> None:
+    harness = Harness()
+    harness.owner.state_page_contracts = 1  # a page per contract
+    for acv in (1_200_000, 1_300_000, 1_400_000):
+        await harness.sign(acv)
+    await harness.publisher.tick()
+    assert len(harness.memory.publications) == 1
+    state = harness.memory.publications[0].state
+    assert state is not None and state.full
+    assert set(state.contracts) == {"C1", "C2", "C3"}
+    assert not harness.owner.state_incomplete
