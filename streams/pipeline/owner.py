@@ -46,7 +46,6 @@ class FullState:
     ledger: Ledger
     state: StateDelta
     after: str | None = None  # the last contract id read
-    pages: int = 0  # pages read so far
 
 
 class LedgerOwner:
@@ -233,8 +232,8 @@ class LedgerOwner:
 
     def read_state_page(self) -> bool:
         """Read the next page of contracts into the last publication's full state (the
-        caller holds the ledger between pages no longer: a contract changed meanwhile is
-        in the next delta). False if the ledger it was taken from is gone: that
+        caller lets go of the ledger between pages: a contract changed meanwhile is in
+        the next delta). False if the ledger it was taken from is gone: that
         publication must not go out, and the next one is made in full."""
         full = self._full_state
         assert full is not None, "no full state is being read"
@@ -251,7 +250,6 @@ class LedgerOwner:
 
     def _read_page(self, full: FullState) -> None:
         page = full.ledger.contract_page(full.after, self.state_page_contracts)
-        full.pages += 1
         for contract in page:
             full.state.contracts[contract.contract_id] = contract
         if len(page) < self.state_page_contracts:
