@@ -60,6 +60,7 @@ as a ratio to it.
 """
 STAGES = (0.25, 0.5, 1.0)
 PUBLISH = "revpulse_publish_duration_seconds"
+PUBLISH_CPU = "revpulse_publish_compute_cpu_seconds"
 PROGRESS_EVERY_SECONDS = 5.0
 POLL_SECONDS = 1.0
 RECOVERY_POLL_SECONDS = 0.5
@@ -145,6 +146,18 @@ def compute_histogram(samples: Samples) -> Histogram:
     )
 
 
+# the compute step's wall time, and the CPU time of the thread that computed it
+PublishTimes = tuple[Histogram, Histogram]
+
+
+def publish_times(samples: Samples) -> PublishTimes:
+    return compute_histogram(samples), Histogram.from_samples(samples, PUBLISH_CPU)
+
+
+def mean_ms(histogram: Histogram) -> float:
+    return 1000 * histogram.sum / histogram.count if histogram.count else 0.0
+
+
 def max_bucket(histogram: Histogram) -> str:
     """The bucket the slowest observation of ``histogram`` fell in, as 'lo-hi ms'."""
     lower, below, found = 0.0, 0.0, "none"
@@ -164,6 +177,7 @@ class Stage:
     publishes: int
     compute_mean_ms: float
     compute_max_bucket: str
+    compute_cpu_mean_ms: float  # the publishing thread's own CPU time
 
 
 @dataclass
@@ -244,9 +258,9 @@ def load_stage(
     producer: Producer,
     records: list[Record],
     target: int,
-    before: Histogram,
+    before: PublishTimes,
     stall_seconds: float,
-) -> tuple[Stage, Histogram]:
+) -> tuple[Stage, PublishTimes]:
     """Produce ``records`` while polling the worker until its ledger holds ``target``."""
     started = time.monotonic()
     producer.start(records)
@@ -275,18 +289,18 @@ def load_stage(
         time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - started
     producer.join()
-    histogram = compute_histogram(samples)
-    since = histogram.minus(before)
-    mean_ms = 1000 * since.sum / since.count if since.count else 0.0
+    histograms = publish_times(samples)
+    since, cpu_since = histograms[0].minus(before[0]), histograms[1].minus(before[1])
     stage = Stage(
         target,
         seconds,
         rss_mib(worker.child.process.pid),
         int(since.count),
-        mean_ms,
+        mean_ms(since),
         max_bucket(since),
+        mean_ms(cpu_since),
     )
-    return stage, histogram
+    return stage, histograms
 
 
 @dataclass
@@ -578,7 +592,7 @@ def stage_line(index: int, stage: Stage, rate: float) -> str:
         f"  {share:>3} of M  ledger {stage.events:>10,}  RSS {stage.rss_mib:7,.0f} MiB  "
         f"publish compute mean {stage.compute_mean_ms:8,.1f} ms over {stage.publishes:,} "
         f"publishes, max in {stage.compute_max_bucket}  end-to-end {rate:9,.0f} events/s "
-        f"({stage.seconds:,.1f} s)"
+        f"({stage.seconds:,.1f} s)  publish compute CPU mean {stage.compute_cpu_mean_ms:,.1f} ms"
     )
 
 
@@ -609,7 +623,7 @@ def run(args: argparse.Namespace, results: Results) -> None:
         worker = WorkerProcess(settings, overrides, log_dir, args.metrics_timeout)
         worker.wait_ready(timeout_seconds=90)
         producer = Producer(settings.kafka_bootstrap, settings.events_topic)
-        histogram = compute_histogram(worker.samples())
+        histogram = publish_times(worker.samples())
         for index, (target, records) in enumerate(records_in_stages(workload, count)):
             produced_before = producer.acknowledged
             stage, histogram = load_stage(

@@ -58,6 +58,8 @@ class DailyBuckets:
         self._touched: set[tuple[BucketKey, dt.date]] = set()
         self._unstored: set[dt.date] = set()  # days changed since store_changes
         self._no_day_before: dt.date = dt.date.max  # no amount is on an earlier day
+        # per day, how many buckets hold an amount on it: what a prune looks through
+        self._day_keys: dict[dt.date, int] = {}
         # per bucket, the same amounts by day number: what window sums are read from
         self._sums: dict[BucketKey, DaySums[Decimal]] = {}
         self._stored = stored
@@ -67,6 +69,7 @@ class DailyBuckets:
                 self._no_day_before = min(self._no_day_before, day)
                 for key, amount in amounts:
                     self._days[key][day] = amount
+                    self._day_keys[day] = self._day_keys.get(day, 0) + 1
                     self._sums_of(key).add(day.toordinal(), amount)
         if legacy is not None:
             for text, amount in list(legacy.items()):
@@ -89,11 +92,23 @@ class DailyBuckets:
         if day < self._no_day_before:
             self._no_day_before = day
         self._sums_of(key).add(day.toordinal(), amount)
-        total = MONEY_CONTEXT.add(days.get(day, _ZERO), amount)
+        held = days.get(day)
+        total = MONEY_CONTEXT.add(_ZERO if held is None else held, amount)
         if total == 0:
-            days.pop(day, None)
+            if held is not None:
+                del days[day]
+                self._drop_day_key(day)
         else:
             days[day] = total
+            if held is None:
+                self._day_keys[day] = self._day_keys.get(day, 0) + 1
+
+    def _drop_day_key(self, day: dt.date) -> None:
+        left = self._day_keys[day] - 1
+        if left:
+            self._day_keys[day] = left
+        else:
+            del self._day_keys[day]
 
     def store_changes(self) -> None:
         """Write every day changed since the last call to the stored map, one entry
@@ -126,17 +141,33 @@ class DailyBuckets:
             if name == metric and days
         }
 
-    def prune(self, before_day: dt.date) -> None:
-        """Forget every day before ``before_day`` (the retention limit): a look at every
-        bucket day only when one may be that old."""
+    def through(self, metric: str, segment: Segment, day: dt.date) -> Decimal:
+        """The sum over every day up to and including ``day``: a window's total is the
+        one through its last day less the one through the day before its first."""
+        sums = self._sums.get((metric, *segment))
+        if sums is None:
+            return Decimal(0)
+        return sums.through(day.toordinal())
+
+    def prune(self, before_day: dt.date) -> int:
+        """Forget every day before ``before_day`` (the retention limit); returns how many
+        days it forgot. Nothing is looked at unless a day may be that old (the limit
+        moved, or a day before it was added), and then only the days held, and the
+        buckets of the days forgotten: not every bucket day."""
         if before_day <= self._no_day_before:
-            return
+            return 0
         self._no_day_before = before_day
-        for key, days in self._days.items():
-            for day in [day for day in days if day < before_day]:
-                self._sums[key].add(day.toordinal(), days.pop(day).copy_negate())
-                self._touched.add((key, day))
-                self._unstored.add(day)
+        old = [day for day in self._day_keys if day < before_day]
+        for day in old:
+            del self._day_keys[day]
+            ordinal = day.toordinal()
+            for key, days in self._days.items():
+                amount = days.pop(day, None)
+                if amount is not None:
+                    self._sums[key].add(ordinal, amount.copy_negate())
+                    self._touched.add((key, day))
+            self._unstored.add(day)
+        return len(old)
 
     def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
         """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""

@@ -21,6 +21,9 @@ T = TypeVar("T", int, Decimal)
 # the event contract's dates (models.limits) and the churn window shifted past them.
 _FIRST_ORDINAL = dt.date(1800, 1, 1).toordinal()
 _SIZE_DAYS = 1 << 18
+# sums through a day kept per DaySums: a publish reads about eight (windows' first days,
+# the as-of day, the churn window's); past this many, older ones are dropped
+_THROUGH_KEPT = 32
 
 
 def money_add(a: Decimal, b: Decimal) -> Decimal:
@@ -39,6 +42,11 @@ class DaySums(Generic[T]):
     Changes are netted per day and folded into the tree at the next read, so a burst
     of changes on a few days (today's contracts) costs a few tree updates.
 
+    A sum through a day is kept once read, until a change on that day or an earlier
+    one: publishes read the sums through the same few days (each window's first day
+    and the as-of day), and changes come mostly on recent days, so the sum through a
+    window's first day is read from the tree about once a day.
+
     ``stored``: a map that keeps each day's amount (keyed by the day's ordinal), so the
     sums can be made again from it; a DaySums made on a map that holds amounts starts
     from them.
@@ -56,6 +64,7 @@ class DaySums(Generic[T]):
         self._minus: Callable[[T, T], T] = minus
         self._nodes: dict[int, T] = {}
         self._pending: dict[int, T] = {}  # per tree position, the change not yet folded in
+        self._through: dict[int, T] = {}  # per tree position, the sum through it, as read
         self._stored: KeyedMap[T] | None = stored
         self._days: dict[int, T] = {}  # per day ordinal, its amount (kept with ``stored``)
         if stored is not None:
@@ -88,9 +97,12 @@ class DaySums(Generic[T]):
 
     def _fold(self) -> None:
         nodes, plus, zero = self._nodes, self._plus, self._zero
+        changed_from = _SIZE_DAYS + 1  # the first position a change was folded in at
         for start, amount in self._pending.items():
             if not amount:
                 continue
+            if start < changed_from:
+                changed_from = start
             position = start
             while position <= _SIZE_DAYS:
                 total = plus(nodes.get(position, zero), amount)
@@ -100,19 +112,28 @@ class DaySums(Generic[T]):
                     del nodes[position]
                 position += position & -position
         self._pending.clear()
+        if self._through and changed_from <= _SIZE_DAYS:
+            self._through = {p: t for p, t in self._through.items() if p < changed_from}
 
     def through(self, ordinal: int) -> T:
         """The sum of the amounts on every day up to and including this one."""
         if self._pending:
             self._fold()
-        position = min(self._position(ordinal), _SIZE_DAYS)
+        start = min(self._position(ordinal), _SIZE_DAYS)
+        total = self._through.get(start)
+        if total is not None:
+            return total
         total = self._zero
         nodes = self._nodes
+        position = start
         while position > 0:
             node = nodes.get(position)
             if node is not None:
                 total = self._plus(total, node)
             position -= position & -position
+        if len(self._through) >= _THROUGH_KEPT:
+            self._through.clear()  # days read before, no longer the windows' (a day passed)
+        self._through[start] = total
         return total
 
     def between(self, first: int, last: int) -> T:
@@ -127,7 +148,9 @@ class DaySums(Generic[T]):
 
 
 def money_sums(stored: KeyedMap[Decimal] | None = None) -> DaySums[Decimal]:
-    return DaySums(Decimal(0), money_add, money_subtract, stored)
+    # the context's own methods: the same sums as money_add and money_subtract, without
+    # a Python call around each of the many adds a fold makes
+    return DaySums(Decimal(0), MONEY_CONTEXT.add, MONEY_CONTEXT.subtract, stored)
 
 
 def count_sums(stored: KeyedMap[int] | None = None) -> DaySums[int]:

@@ -118,7 +118,8 @@ class Ledger:
         self._channels = ChannelAdmission.for_policy(policy, self._admitted.get("admitted") or ())
         self.watermark: dt.datetime | None = self._marks.get(WATERMARK)  # the clock
         self._accepted_count = self._counts.get("accepted") or 0
-        self._touched_contracts: set[str] = set()
+        # each contract changed since the last delta, as booked now: a delta reads no map
+        self._touched_contracts: dict[str, BookedContract] = {}
         self._new_churns: list[ChurnFact] = []
 
     # -- intake -----------------------------------------------------------------
@@ -392,7 +393,7 @@ class Ledger:
             if contract_id not in ids:
                 self._contracts_by_lead.put(fact.lead_id, tuple(sorted((*ids, contract_id))))
         self._add(self._contract_contributions(fact), +1)
-        self._touched_contracts.add(contract_id)
+        self._touched_contracts[contract_id] = booked
         self._timeline.put_contract(booked)
 
     # -- what each fact adds ----------------------------------------------------
@@ -440,6 +441,11 @@ class Ledger:
         """Every contract as booked, by contract id: a scan of the kept contracts."""
         return [fact.booked() for _, fact in sorted(self._contracts.items())]
 
+    def contract_page(self, after: str | None, limit: int) -> list[BookedContract]:
+        """Up to ``limit`` contracts, as booked, by contract id after ``after`` (from the
+        first, if None): every contract, a page at a time."""
+        return [fact.booked() for _, fact in self._contracts.items_after(after, limit)]
+
     def book_entries(self) -> list[BookEntry]:
         """The book (contracts with their end dates): a scan, for checks and reports."""
         return build_book(self.booked_contracts(), self.churns())
@@ -455,8 +461,12 @@ class Ledger:
         return [fact.churn for fact in sorted((fact for _, fact in self._churns.items()),
                                               key=_rank)]  # fmt: skip
 
-    def take_delta(self, *, full: bool = False) -> StateDelta:
-        """What changed since the last delta (everything, if ``full``), for a stored copy."""
+    def take_delta(self, *, full: bool = False, contracts: bool = True) -> StateDelta:
+        """What changed since the last delta (everything, if ``full``), for a stored copy.
+
+        A full delta with ``contracts`` False holds no contract: the caller reads them
+        with :meth:`contract_page`, which a contract changed meanwhile does not escape,
+        as the next delta holds it."""
         if full:
             self.buckets.take_touched()
             self._touched_contracts.clear()
@@ -468,12 +478,12 @@ class Ledger:
                     for key, days in self.buckets.as_dict().items()
                     for day, amount in days.items()
                 },
-                contracts={c.contract_id: c for c in self.booked_contracts()},
+                contracts={c.contract_id: c for c in self.booked_contracts()} if contracts else {},
                 churns={event_id: fact.churn for event_id, fact in self._churns.items()},
             )
         delta = StateDelta(
             buckets=self.buckets.take_touched(),
-            contracts={cid: self.booked_contract(cid) for cid in self._touched_contracts},
+            contracts=dict(self._touched_contracts),
             churns={fact.event_id: fact.churn for fact in self._new_churns},
         )
         self._touched_contracts.clear()
@@ -485,6 +495,7 @@ class Ledger:
         maps: before they are flushed, or before another ledger is made on them."""
         self.buckets.store_changes()
 
-    def prune(self, today: dt.date) -> None:
-        """Drop daily buckets past the retention."""
-        self.buckets.prune(today - dt.timedelta(days=self.policy.retention_days))
+    def prune(self, today: dt.date) -> int:
+        """Drop daily buckets past the retention; returns how many days were dropped
+        (models.buckets.DailyBuckets.prune: nothing is looked at unless one may be)."""
+        return self.buckets.prune(today - dt.timedelta(days=self.policy.retention_days))

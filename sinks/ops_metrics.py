@@ -19,6 +19,7 @@ class OpsMetrics:
     late: Counter
     latency: Histogram
     publish_seconds: Histogram
+    publish_cpu_seconds: Histogram
     consumer_lag: Gauge
     sink_errors: Counter
     sink_last_success: Gauge
@@ -65,6 +66,13 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
             "Time one publish took, by step: computing the points (on its thread, once it "
             "holds the ledger), then each sink",
             ("step",),
+            buckets=PUBLISH_BUCKETS_SECONDS,
+            registry=registry,
+        ),
+        publish_cpu_seconds=Histogram(
+            "revpulse_publish_compute_cpu_seconds",
+            "CPU time of the thread that computed a publish's points (its compute step "
+            "less the waits for the interpreter lock and the CPU)",
             buckets=PUBLISH_BUCKETS_SECONDS,
             registry=registry,
         ),

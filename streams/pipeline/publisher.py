@@ -74,6 +74,12 @@ class Publisher:
             async with self.ledger.lock:
                 now = dt.datetime.now(dt.UTC)
                 publication = await asyncio.to_thread(self.owner.publication, now)
+            while publication is not None and self.owner.state_incomplete:
+                # the rest of a full state, a page at a time: between pages, the ledger
+                # agent goes on (what it changes is in the next delta)
+                async with self.ledger.lock:
+                    if not await asyncio.to_thread(self.owner.read_state_page):
+                        return  # the ledger was dropped meanwhile: made again next time
         except Exception as error:  # a publish that cannot be computed is a failed publish
             self.publish_failed("compute", error, log_traceback=True)
             return
@@ -83,6 +89,7 @@ class Publisher:
                 self.ops.last_publish_success.set(time.time())
             return
         self.ops.publish_seconds.labels("compute").observe(self.owner.last_compute_seconds)
+        self.ops.publish_cpu_seconds.observe(self.owner.last_compute_cpu_seconds)
         if self.owner.ledger is not None:
             self.ops.ledger_events.set(self.owner.ledger.accepted_count)
         await self.publish(publication)

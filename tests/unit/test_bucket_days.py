@@ -71,3 +71,36 @@ def test_a_day_added_before_the_last_prune_limit_is_pruned_next_time() -> None:
     buckets.prune(before_day=MARCH_2)
     assert buckets.as_dict() == {("spend", "all", "all"): {MARCH_2: Decimal("4")}}
     assert buckets.total("spend", ALL, MARCH) == Decimal("4")
+
+
+MARCH_3, MARCH_4 = dt.date(2026, 3, 3), dt.date(2026, 3, 4)
+
+
+def test_a_prune_forgets_only_when_a_day_can_be_old_and_says_how_many_days() -> None:
+    buckets = DailyBuckets()
+    buckets.add("spend", ALL, MARCH_1, Decimal("1"))
+    buckets.add("leads", ALL, MARCH_1, Decimal("1"))
+    buckets.add("spend", ALL, MARCH_3, Decimal("3"))
+    assert buckets.prune(before_day=MARCH_2) == 1  # March 1, in both its buckets
+    buckets.take_touched()
+    buckets.add("spend", ALL, MARCH_4, Decimal("4"))  # a recent day
+    assert buckets.prune(before_day=MARCH_2) == 0  # same limit, nothing older added
+    assert buckets.take_touched() == {(("spend", "all", "all"), MARCH_4): Decimal("4")}
+    assert buckets.prune(before_day=MARCH_4) == 1  # the limit moved: March 3 goes
+    assert buckets.as_dict() == {("spend", "all", "all"): {MARCH_4: Decimal("4")}}
+    assert buckets.take_touched() == {(("spend", "all", "all"), MARCH_3): Decimal(0)}
+    assert buckets.total("spend", ALL, MARCH) == Decimal("4")
+    assert buckets.total("leads", ALL, MARCH) == Decimal(0)
+
+
+def test_a_day_restated_to_nothing_is_not_looked_at_by_a_prune() -> None:
+    stored: EncodedMap[DayAmounts] = EncodedMap(DAY_AMOUNTS)
+    buckets = DailyBuckets(stored)
+    buckets.add("spend", ALL, MARCH_1, Decimal("2"))
+    buckets.add("spend", ALL, MARCH_1, Decimal("-2"))  # nothing left on March 1
+    buckets.add("spend", ALL, MARCH_3, Decimal("3"))
+    buckets.store_changes()
+    assert buckets.prune(before_day=MARCH_2) == 0
+    again = DailyBuckets(stored)  # days held are known again after a load
+    assert again.prune(before_day=MARCH_4) == 1
+    assert again.as_dict() == {}

@@ -563,3 +563,28 @@ def test_restore_records_what_each_event_said() -> None:
     assert ledger.apply(spend("s1", "organic", "10", "2024-03-11")) is Outcome.CONFLICT
     assert total(ledger, "spend", ("channel", "organic")) == 10
     assert total(ledger, "spend", ("channel", "events")) == 0
+
+
+def test_prune_says_how_many_days_it_dropped_and_drops_none_twice() -> None:
+    policy = MetricPolicy(retention_days=30, lateness=dt.timedelta(days=3650))
+    ledger = ledger_of(
+        spend("s1", "organic", "100", "2024-01-01"),
+        spend("s2", "organic", "10", "2024-03-01"),
+        policy=policy,
+    )
+    assert ledger.prune(day("2024-03-31")) == 1  # 2024-01-01 is past the retention
+    assert ledger.prune(day("2024-03-31")) == 0  # the same day again: nothing to do
+    assert ledger.prune(day("2024-04-01")) == 1  # the next day: 2024-03-01 leaves
+
+
+def test_a_delta_holds_each_contract_changed_as_booked_now() -> None:
+    ledger = ledger_of(contract("k2", "C1", "2024-03-15", recurring_value="99000"))
+    first = ledger.take_delta()
+    assert set(first.contracts) == {"C1"}
+    assert first.contracts["C1"].arr == Decimal("99000")
+    assert ledger.take_delta().contracts == {}  # taken: not sent again
+    ledger.apply(contract("k1", "C1", "2024-03-10", recurring_value="12000"))  # earlier
+    ledger.apply(contract("k3", "C1", "2024-03-20", recurring_value="5"))  # later: no change
+    restated = ledger.take_delta().contracts
+    assert restated == {"C1": ledger.booked_contract("C1")}
+    assert restated["C1"].arr == Decimal("12000")

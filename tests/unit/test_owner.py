@@ -177,3 +177,83 @@ def test_the_band_from_before_a_restart_makes_a_change_an_alert() -> None:
         "strong",
         "under",
     )
+
+
+def test_a_publication_drops_the_days_that_left_the_retention_once() -> None:
+    subject = LedgerOwner(MetricPolicy(retention_days=30), "wall", "30d")
+    subject.install(subject.load(MemoryMaps()))
+    subject.apply_batch(_json(lead("l1", "L1", "2026-02-01"), lead("l2", "L2", "2026-03-01")))
+    first = subject.publication(dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC))  # keeps from 01-31
+    assert first is not None and first.state is not None
+    leads_feb_1 = (("leads", "all", "all"), dt.date(2026, 2, 1))
+    assert first.state.buckets[leads_feb_1] == 1
+    subject.apply_batch(_json(lead("l3", "L3", "2026-03-02")))
+    same_day = subject.publication(dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC))
+    assert same_day is not None and same_day.state is not None
+    assert leads_feb_1 not in same_day.state.buckets  # nothing pruned: not sent again
+    next_day = subject.publication(dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC))  # from 02-01
+    assert next_day is not None and next_day.state is not None
+    assert leads_feb_1 not in next_day.state.buckets  # 02-01 is still within it
+    later = subject.publication(dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC))  # from 02-02
+    assert later is not None and later.state is not None
+    assert later.state.buckets[leads_feb_1] == 0  # gone from the copy too
+    assert _value(later, "leads", "30d") == 2  # 03-01 and 03-02
+
+
+def test_a_publication_reports_its_wall_and_cpu_time() -> None:
+    subject = owner("event")
+    subject.apply_batch(_json(contract("c1", "C1", "2026-03-01")))
+    assert subject.publication(T0) is not None
+    wall, cpu = subject.last_compute_seconds, subject.last_compute_cpu_seconds
+    assert 0 < cpu <= wall + 0.005
+
+
+def paged_owner(page: int) -> LedgerOwner:
+    built = LedgerOwner(MetricPolicy(), "event", "30d", state_page_contracts=page)
+    built.install(built.load(MemoryMaps()))
+    return built
+
+
+def five_contracts() -> list[bytes]:
+    return _json(*(
+        contract(f"c{n}", f"C{n}", "2026-03-01", account_id=f"A{n}") for n in range(1, 6)
+    ))  # fmt: skip
+
+
+def test_a_full_state_is_read_a_page_of_contracts_at_a_time() -> None:
+    subject = paged_owner(2)
+    subject.apply_batch(five_contracts())
+    publication = subject.publication(T0)
+    assert publication is not None and publication.state is not None
+    assert publication.state.full and set(publication.state.contracts) == {"C1", "C2"}
+    assert publication.state.buckets  # everything but the contracts comes at once
+    pages = 1
+    while subject.state_incomplete:
+        # between pages the ledger goes on: a contract signed now comes in the next delta
+        subject.apply_batch(_json(contract(f"x{pages}", f"C0{pages}", "2026-03-02")))
+        assert subject.read_state_page()
+        pages += 1
+    assert pages == 3  # 2 + 2 + 1 contracts, and the two signed before the last page
+    contracts = publication.state.contracts
+    assert {"C1", "C2", "C3", "C4", "C5"} <= set(contracts) and "C02" not in contracts
+    subject.apply_batch(_json(lead("l1", "L1", "2026-03-02")))
+    after = subject.publication(T0)
+    assert after is not None and after.state is not None and not after.state.full
+    assert set(after.state.contracts) == {"C01", "C02"}
+    assert not subject.state_incomplete
+
+
+def test_a_full_state_whose_ledger_is_dropped_between_pages_is_not_sent() -> None:
+    subject = paged_owner(2)
+    subject.apply_batch(five_contracts())
+    assert subject.publication(T0) is not None and subject.state_incomplete
+    ledger = subject.ledger
+    assert ledger is not None
+    subject.drop()  # the partition moved, or a flush failed and the ledger is reloaded
+    assert subject.state_incomplete  # still: that publication must not go out
+    assert subject.read_state_page() is False
+    assert not subject.state_incomplete and subject.needs_full_state and subject.dirty
+    subject.install(ledger)
+    again = subject.publication(T0)
+    assert again is not None and again.state is not None and again.state.full
+    assert set(again.state.contracts) == {"C1", "C2"} and subject.state_incomplete

@@ -188,3 +188,34 @@ async def test_an_alert_the_broker_never_confirms_is_a_sink_failure() -> None:
     await sink.publish(Publication((), CLOCK, None, "strong"))  # no change: nothing sent
     with pytest.raises(SinkUnavailableError, match="sink alerts unavailable: TimeoutError"):
         await sink.publish(Publication((), CLOCK, None, "moderate", change))
+
+
+async def test_each_computed_publication_records_its_wall_and_cpu_time() -> None:
+    harness = Harness()
+    registry = CollectorRegistry()
+    harness.ops = harness.publisher.ops = build_ops_metrics(registry)
+    await harness.sign(1_200_000)
+    await harness.publisher.tick()
+    await harness.publisher.tick()  # nothing new: nothing computed, nothing recorded
+    wall = registry.get_sample_value("revpulse_publish_duration_seconds_sum", {"step": "compute"})
+    assert (
+        registry.get_sample_value("revpulse_publish_duration_seconds_count", {"step": "compute"})
+        == 1
+    )
+    assert registry.get_sample_value("revpulse_publish_compute_cpu_seconds_count") == 1
+    cpu = registry.get_sample_value("revpulse_publish_compute_cpu_seconds_sum")
+    assert wall == harness.owner.last_compute_seconds
+    assert cpu == harness.owner.last_compute_cpu_seconds and cpu is not None and cpu > 0
+
+
+async def test_a_full_state_read_in_pages_goes_out_whole_once_every_page_is_read() -> None:
+    harness = Harness()
+    harness.owner.state_page_contracts = 1  # a page per contract
+    for acv in (1_200_000, 1_300_000, 1_400_000):
+        await harness.sign(acv)
+    await harness.publisher.tick()
+    assert len(harness.memory.publications) == 1
+    state = harness.memory.publications[0].state
+    assert state is not None and state.full
+    assert set(state.contracts) == {"C1", "C2", "C3"}
+    assert not harness.owner.state_incomplete

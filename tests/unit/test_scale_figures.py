@@ -1,0 +1,30 @@
+"""The scale benchmark's stage line: the compute step's wall time and its CPU time,
+read from a worker's /metrics text (no worker here: the text is written out)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from bench.pipeline import parse_samples
+from bench.scale import Stage, publish_times, stage_line
+from sinks.ops_metrics import build_ops_metrics
+
+
+def test_a_stage_line_gives_the_wall_and_cpu_means_of_the_publishes_since_the_last() -> None:
+    registry = CollectorRegistry()
+    ops = build_ops_metrics(registry)
+    ops.publish_seconds.labels("compute").observe(1.0)  # before the stage
+    ops.publish_cpu_seconds.observe(0.5)
+    before = publish_times(parse_samples(generate_latest(registry).decode()))
+    for wall, cpu in ((0.030, 0.010), (0.150, 0.020)):
+        ops.publish_seconds.labels("compute").observe(wall)
+        ops.publish_cpu_seconds.observe(cpu)
+    ops.publish_seconds.labels("redis").observe(9.0)  # another step: not counted
+    wall_times, cpu_times = publish_times(parse_samples(generate_latest(registry).decode()))
+    since, cpu_since = wall_times.minus(before[0]), cpu_times.minus(before[1])
+    assert since.count == 2 and abs(since.sum - 0.180) < 1e-9
+    assert cpu_since.count == 2 and abs(cpu_since.sum - 0.030) < 1e-9
+    stage = Stage(1000, 2.0, 150.0, 2, 90.0, "100-250 ms", 15.0)
+    line = stage_line(0, stage, 500.0)
+    assert "publish compute mean     90.0 ms over 2 publishes, max in 100-250 ms" in line
+    assert line.endswith("publish compute CPU mean 15.0 ms")
