@@ -6,6 +6,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from models.events import Event, event_to_json, parse_event
@@ -14,6 +15,14 @@ from streams.kafka.keys import partition_key
 
 # the simulator emits about 2.2 events per funnel step (a lead, 0.3 conversions, ...)
 EVENTS_PER_STEP = 2.2
+
+
+def step_instant(start: dt.datetime, span: dt.timedelta, step: int, steps: int) -> dt.datetime:
+    """``start`` plus ``step / steps`` of ``span``, in whole microseconds rounded as a
+    timedelta division rounds (half to even): ``span * step`` as a timedelta overflows
+    past ~900,000 steps of a three-year span (a 4,000,000-event history)."""
+    span_us = span // dt.timedelta(microseconds=1)
+    return start + dt.timedelta(microseconds=round(Fraction(span_us * step, steps)))
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class Workload:
         start = self.end - span
         made, step = 0, 0
         while made < count:
-            at = start + span * min(step, steps - 1) / steps
+            at = step_instant(start, span, min(step, steps - 1), steps)
             raws: list[dict[str, Any]] = self._simulator.step(at)
             for raw in raws[: count - made]:
                 yield to_record(parse_event(raw))

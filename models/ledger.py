@@ -195,7 +195,7 @@ class Ledger:
         self._timeline.add_changes(changes.sums)
         for contract_id, contract in changes.contracts.items():
             self._contracts.put(contract_id, contract)
-            self._touched_contracts.add(contract_id)
+            self._touched_contracts[contract_id] = contract.booked()
         for event_id, churn in changes.churns.items():
             self._churns.put(event_id, churn)
             self._new_churns.append(churn)
