@@ -66,7 +66,7 @@ def test_two_workers_equal_the_oracle(
                 prometheus_values(w.metrics_text()).get(("revpulse_entity_partitions", ()), 0)
                 for w in workers
             ]
-            assert sum(held) == settings.partitions, held
+            assert sum(held) == settings.partitions and min(held) > 0, held  # split
         # a publish after the last batch carries its state delta
         wait_for(lambda: _stored_points(settings, events[-1].occurred_day), timeout_seconds=10)
         for day in (
