@@ -171,6 +171,7 @@ def entity_stage(
             app, kafka, settings.entities_changelog_topic(), part
         ),
         count_parts=ops.entity_partitions.set,
+        holds=lambda part: TP(settings.by_entity_topic, part) in app.assignor.assigned_actives(),
     )  # fmt: skip
 
 
@@ -195,6 +196,7 @@ def gate_stage(
         ),
         by_entity=topics.by_entity if settings.entity_stage else None,
         entity_partitions=settings.partitions,
+        holds=lambda part: TP(settings.by_id_topic, part) in app.assignor.assigned_actives(),
     )  # fmt: skip
 
 

@@ -70,11 +70,12 @@ class EntityStage(PartitionedStage[EntityState]):
         recovery_done: Callable[[], bool],
         read_changelog_end: ReadChangelogEnd,
         count_parts: Callable[[int], None],
+        holds: Callable[[int], bool] = lambda _partition: True,
     ) -> None:
         """``partitions``: of the by-entity topic, which hand-offs are spread over."""
         super().__init__(
             table_for=table_for, read_input=read_by_entity, recovery_done=recovery_done,
-            read_changelog_end=read_changelog_end, count_parts=count_parts,
+            read_changelog_end=read_changelog_end, count_parts=count_parts, holds=holds,
         )  # fmt: skip
         self.policy = policy
         self.partitions = partitions

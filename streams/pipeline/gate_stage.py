@@ -82,6 +82,7 @@ class GateStage(PartitionedStage[IdGate]):
         flush_every_messages: int = GATE_FLUSH_EVERY_MESSAGES,
         by_entity: Topic | None = None,
         entity_partitions: int = 1,
+        holds: Callable[[int], bool] = lambda _partition: True,
     ) -> None:
         """``table_for``: a by-id partition's partition of the id-gate table.
 
@@ -91,7 +92,7 @@ class GateStage(PartitionedStage[IdGate]):
         super().__init__(
             table_for=table_for, read_input=read_by_id, recovery_done=recovery_done,
             read_changelog_end=read_changelog_end, count_parts=ops.gate_partitions.set,
-            flush_every_messages=flush_every_messages,
+            flush_every_messages=flush_every_messages, holds=holds,
         )  # fmt: skip
         self.policy = policy
         self.sources = sources

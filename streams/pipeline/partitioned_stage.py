@@ -89,14 +89,18 @@ class PartitionedStage(Generic[S]):
         read_changelog_end: ReadChangelogEnd,
         count_parts: Callable[[int], None],
         flush_every_messages: int = FLUSH_EVERY_MESSAGES,
+        holds: Callable[[int], bool] = lambda _partition: True,
     ) -> None:
         """``table_for``: an input partition's partition of the table; ``count_parts``:
-        told how many parts this worker holds whenever that changes."""
+        told how many parts this worker holds whenever that changes; ``holds``: whether
+        this worker is assigned an input partition now (a message of one it no longer
+        holds, fetched before a rebalance, is left to the next owner)."""
         self.table_for = table_for
         self.read_input = read_input
         self.recovery_done = recovery_done
         self.read_changelog_end = read_changelog_end
         self.count_parts = count_parts
+        self.holds = holds
         self.parts: dict[int, StagePart[S]] = {}
         self.flush_every_messages = flush_every_messages
         self.lock = asyncio.Lock()  # held while a part changes or is flushed
@@ -122,9 +126,19 @@ class PartitionedStage(Generic[S]):
             yield None
 
     async def forget_revoked(self, _sender: Any, revoked: Iterable[Any], **_kwargs: Any) -> None:
-        """Partitions taken away: their state is read from the table when they return."""
-        for tp in revoked:
-            self.parts.pop(tp.partition, None)
+        """Partitions taken away: their state is read from the table when they return.
+
+        Waits for a message being applied (and its flush) to finish first: Kafka gives a
+        partition to its next owner only once every member has let go of it, so the
+        next owner never loads a state this worker is still flushing, and a flush of
+        this worker never lands in the changelog after the next owner's."""
+        async with self.lock:
+            for tp in revoked:
+                part = self.parts.pop(tp.partition, None)
+                if part is not None and part.unflushed:
+                    log.info("%s[%d] revoked: its %d unflushed messages are applied again "
+                             "by its next owner", self.name, tp.partition,
+                             part.unflushed)  # fmt: skip
         self.count_parts(len(self.parts))
 
     async def handle(
@@ -133,6 +147,10 @@ class PartitionedStage(Generic[S]):
         while not self.recovery_done():  # a message read before a rebalance: wait it out
             await asyncio.sleep(RECOVERY_POLL_SECONDS)
         async with self.lock:
+            if not self.holds(partition):
+                log.info("%s input[%d]@%d: the partition moved to another worker: left to it",
+                         self.name, partition, offset)  # fmt: skip
+                return
             part = await self.part(partition)
             try:
                 await self.handle_in(part, value, headers, offset)
@@ -207,7 +225,10 @@ class PartitionedStage(Generic[S]):
 
     async def flush(self, part: StagePart[S]) -> None:
         """The part's changes, write-ahead records first; a failed send drops the part,
-        so that the next message reads it from the table and reads on from there."""
+        so that the next message reads it from the table and reads on from there. A
+        part this worker no longer holds is not flushed: its next owner redoes it."""
+        if self.parts.get(part.partition) is not part:
+            return
         wal, records = part.maps.take_records()
         table = part.maps.table
         try:

@@ -7,6 +7,7 @@ again, its sends repeated under the same stamps) changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry
 
@@ -145,3 +146,26 @@ async def test_a_message_sent_again_under_a_stamp_applied_before_is_skipped() ->
     await pipeline.entities.handle(first.partition, first.value or b"", first.headers, offset)
     assert len(pipeline.facts.sent) == changes  # nothing applied, nothing sent on
     assert pipeline.entities.parts[first.partition].stage.get("next_offset") == offset + 1
+
+
+async def test_a_partition_this_worker_no_longer_holds_is_left_to_its_next_owner() -> None:
+    pipeline = Pipeline()
+    pipeline.entities.holds = lambda _partition: False
+    await pipeline.admit(EVENTS[:2], 0)
+    first = pipeline.by_entity.sent[0]
+    assert first.partition is not None
+    await pipeline.entities.handle(first.partition, first.value or b"", first.headers, 0)
+    assert pipeline.facts.sent == [] and pipeline.entities.parts == {}
+
+
+async def test_a_revoked_part_is_not_flushed_by_a_message_still_in_flight() -> None:
+    pipeline = Pipeline(flush_every_messages=1000)
+    await pipeline.admit(EVENTS, 0)
+    await pipeline.pump()
+    [part, *_] = pipeline.entities.parts.values()
+    assert part.unflushed
+    changelog = list(pipeline.tables[part.partition].changelog)
+    await pipeline.entities.forget_revoked(None, [SimpleNamespace(partition=part.partition)])
+    await pipeline.entities.flush(part)  # as a message taken before the revoke would
+    assert pipeline.tables[part.partition].changelog == changelog
+    assert part.partition not in pipeline.entities.parts
