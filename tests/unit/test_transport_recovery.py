@@ -36,12 +36,12 @@ def recovery(monkeypatch: pytest.MonkeyPatch) -> Any:
         return [SimpleNamespace(offset=offset) for offset in range(2069, 2088)]
 
     monkeypatch.setattr(transport, "read_last_batch", read_last_batch)
-    found = transport._Recovery.__new__(transport._Recovery)
+    found = transport.Recovery.__new__(transport.Recovery)
     broker = SimpleNamespace(host="127.0.0.1", port=9092)
     found.__dict__["app"] = SimpleNamespace(conf=SimpleNamespace(broker=[broker]))
-    monkeypatch.setattr(transport._Recovery, "_start_offsets_logtable", lambda *a, **k: "")
+    monkeypatch.setattr(transport.Recovery, "_start_offsets_logtable", lambda *a, **k: "")
     monkeypatch.setattr(
-        transport._Recovery, "log", SimpleNamespace(info=lambda *a, **k: None), raising=False
+        transport.Recovery, "log", SimpleNamespace(info=lambda *a, **k: None), raising=False
     )
     return found
 
