@@ -37,6 +37,8 @@ events), so inputs here are admitted events and hand-offs.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -153,8 +155,7 @@ class Emitted:
 
     def changes(self) -> Emitted:
         """All but the hand-offs: what goes on to where the changes meet."""
-        return Emitted(self.buckets, self.sums, self.channels, [], self.accepted, self.latest,
-                       self.contracts, self.churns)  # fmt: skip
+        return dataclasses.replace(self, handoffs=[])
 
     def __bool__(self) -> bool:
         return bool(
@@ -346,8 +347,15 @@ class EntityState:
             own = (contract.origin or attribution[0], contract.channel or attribution[1])
             yield from contract_contributions(contract, own)
 
-    def _restating(self, lead_id: str) -> _Restating:
-        return _Restating(self, lead_id)
+    @contextlib.contextmanager
+    def _restating(self, lead_id: str) -> Iterator[None]:
+        """A change to a lead's key: what the key counts before and after it, the
+        difference emitted."""
+        before = summed(self._lead_group(lead_id))
+        yield
+        after = summed(self._lead_group(lead_id))
+        for key, change in changes(before, after):
+            self._emit(key, change)
 
     # -- what is sent on ----------------------------------------------------------------
 
@@ -372,23 +380,3 @@ class EntityState:
     def churns(self) -> dict[str, Churn]:
         """The churns whose key is in this partition, by event id."""
         return {event_id: fact.churn for event_id, fact in self._churns.items()}
-
-
-class _Restating:
-    """A change to a lead's key: what the key counts before and after, the difference
-    emitted."""
-
-    def __init__(self, state: EntityState, lead_id: str) -> None:
-        self._state = state
-        self._lead_id = lead_id
-        self._before: dict[BucketDay, Decimal] = {}
-
-    def __enter__(self) -> None:
-        self._before = summed(self._state._lead_group(self._lead_id))
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is not None:
-            return
-        after = summed(self._state._lead_group(self._lead_id))
-        for key, change in changes(self._before, after):
-            self._state._emit(key, change)
