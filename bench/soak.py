@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from tqdm import tqdm
 
 from bench.chaos_audit import (
@@ -41,6 +42,7 @@ from models.series import MetricPoint
 from sinks.readback import points_as_of, read_current
 from sinks.redis_keys import RedisKeys
 from streams.devstack.stack import children_stopped_on_exit, free_port
+from streams.kafka.clients import read_last_batch
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 
@@ -52,11 +54,12 @@ Soak revpulse on the embedded stack (Tansu broker + redis-server on free ports):
     second's events shuffled, with a --duplicates share of recent events sent again;
   * every --kill-every seconds one worker (in turn) is killed with SIGKILL, as in a
     crash, and a new one started in its place;
-  * then, once the ledger holds every distinct event, the state the workers stored in
-    Redis must give exactly the batch oracle's figures (bench/oracle.py) for several
-    days, and the current figures in Redis must equal the oracle's for today (compared
-    again every second for up to 2 minutes while they settle: with the entity stage,
-    the hand-offs an event causes are applied after the ledger counts it).
+  * then, once the ledger holds every distinct event and the workers' group has
+    committed every record of every topic it reads (so nothing is in flight between
+    stages), the state the workers stored in Redis must give exactly the batch oracle's
+    figures (bench/oracle.py) for several days, and the current figures in Redis must
+    equal the oracle's for today (compared again every second for up to 2 minutes, and
+    the time printed: a change lost or applied twice never settles).
 
 Prints a table; exits 1 if a figure differs or the ledger does not converge.
 """
@@ -270,6 +273,50 @@ def compare_until_equal(
         time.sleep(POLL_SECONDS)
 
 
+async def uncommitted_records(settings: Settings) -> int:
+    """Records of the topics the workers read that their group has not committed yet.
+
+    A partition's end is read from its last batch: Tansu reports the end as the last
+    batch's base offset + 1, which a committed offset passes while that batch's other
+    records may still be unread."""
+    partitions = {
+        settings.events_topic: settings.partitions,
+        settings.by_id_topic: settings.partitions,
+        settings.facts_topic: 1,
+    }
+    if settings.entity_stage:
+        partitions[settings.by_entity_topic] = settings.partitions
+    places = [TopicPartition(t, p) for t, count in partitions.items() for p in range(count)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=places)
+    finally:
+        await admin.close()
+    behind = 0
+    for place in places:
+        last = await read_last_batch(settings.kafka_bootstrap, place.topic, place.partition)
+        end = last[-1].offset + 1 if last else 0
+        found = committed.get(place)
+        done = found.offset if found is not None and found.offset >= 0 else 0
+        behind += max(0, end - done)
+    return behind
+
+
+def wait_drained(settings: Settings, timeout_seconds: float) -> float:
+    """Seconds until the workers' group has committed every record it reads; raises on
+    timeout with the records still behind."""
+    started = time.monotonic()
+    while (behind := asyncio.run(uncommitted_records(settings))) > 0:
+        if time.monotonic() - started > timeout_seconds:
+            raise RuntimeError(
+                f"{behind:,} records of the workers' topics still uncommitted after "
+                f"{timeout_seconds} s"
+            )
+        time.sleep(POLL_SECONDS)
+    return time.monotonic() - started
+
+
 def wait_converged(crew: Crew, target: int, timeout_seconds: float) -> float:
     """Seconds until the owner's ledger holds ``target`` events; raises on timeout."""
     started = time.monotonic()
@@ -306,6 +353,8 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> bool:
         traffic = asyncio.run(send_traffic(settings, workload, args, crew))
         note(f"traffic done: {traffic.records:,} records; waiting for the ledger")
         converge_seconds = wait_converged(crew, len(traffic.distinct), args.converge_timeout)
+        note("the ledger holds every event; waiting for every topic to be committed")
+        drain_seconds = wait_drained(settings, args.converge_timeout)
         time.sleep(2 * settings.publish_interval_seconds + 0.5)  # a publish of the whole ledger
         samples = crew.samples()
         results, settle_seconds = compare_until_equal(
@@ -318,6 +367,7 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> bool:
             duplicates_sent=traffic.duplicates,
             kills=crew.kills,
             converge_seconds=round(converge_seconds, 1),
+            drain_seconds=round(drain_seconds, 1),
             settle_seconds=round(settle_seconds, 1),
             peak_worker_memory_mib=round(crew.peak_memory_mib, 1),
             duplicates_counted=sum(figures["duplicates"] for figures in samples),
@@ -349,8 +399,9 @@ def render(report: dict[str, Any]) -> str:
         f"  sent      {report['records_sent']:,} records: {report['distinct_events']:,} distinct "
         f"events and {report['duplicates_sent']:,} sent again",
         f"  workers   {report['kills']} killed with SIGKILL and replaced; ledger converged "
-        f"{report['converge_seconds']} s after the traffic stopped, figures compared "
-        f"{report.get('settle_seconds', 0)} s later; peak worker memory "
+        f"{report['converge_seconds']} s after the traffic stopped, every topic committed "
+        f"{report['drain_seconds']} s later, figures equal or given up "
+        f"{report['settle_seconds']} s after that; peak worker memory "
         f"{report['peak_worker_memory_mib']} MiB",
         f"  counted   duplicates {report['duplicates_counted']:,.0f} (by the live workers), "
         f"rejected {report['rejected']:,.0f}, late {report['late']:,.0f}",
