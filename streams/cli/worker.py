@@ -20,6 +20,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
 
     from models.reach import StateReach
     from sinks.base import Sink
+    from sinks.part_sink import RedisPartSink
     from sinks.prometheus_sink import PrometheusSink
     from sinks.redis_keys import RedisKeys
     from sinks.redis_sink import RedisSink
@@ -46,8 +47,20 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         ),
         PrometheusSink(registry, settings.reporting_currency),
     ]
+    # with the entity stage, each entity partition's part of the state copy, bounded alike
+    part_sink = (
+        RedisPartSink(
+            settings.redis_url.get_secret_value(),
+            RedisKeys(settings.redis_prefix),
+            reach=StateReach.for_policy(settings.policy()),
+        )
+        if settings.entity_stage
+        else None
+    )
     legacy = asyncio.run(topic_exists(settings.kafka_bootstrap, settings.legacy_changelog_topic()))
-    pipeline = build_pipeline(settings, sinks, registry, legacy_changelog=legacy)
+    pipeline = build_pipeline(
+        settings, sinks, registry, legacy_changelog=legacy, part_sink=part_sink
+    )
     on_disk = settings.table_store == "rocksdb"
     changelog = TP(settings.changelog_topic(), 0)
     tail = ready_local_state(
