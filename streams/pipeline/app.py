@@ -160,9 +160,12 @@ def entity_stage(
     topics: Topics,
     ops: OpsMetrics,
     table_for: Callable[[int], FaustLogTable],
-) -> EntityStage:
+    part_sink: PartSink | None,
+) -> tuple[EntityStage, EntityParts | None]:
+    """The entity stage, and what writes its partitions' parts of the state copy to
+    ``part_sink`` (None: no part is written)."""
     kafka = settings.kafka_bootstrap
-    return EntityStage(
+    stage = EntityStage(
         policy=settings.policy(), partitions=settings.partitions, table_for=table_for,
         by_entity=topics.by_entity, facts=topics.facts, dead_letters=topics.dead_letters,
         ops=ops,
@@ -176,6 +179,10 @@ def entity_stage(
         count_parts=ops.entity_partitions.set,
         holds=lambda part: TP(settings.by_entity_topic, part) in app.assignor.assigned_actives(),
     )  # fmt: skip
+    if part_sink is None:
+        return stage, None
+    clock = part_clock(settings.clock)
+    return stage, EntityParts(stage=stage, sink=part_sink, ops=ops, clock=clock)
 
 
 def gate_stage(
@@ -227,18 +234,15 @@ def build_pipeline(
     legacy_changelog: bool = False,
     part_sink: PartSink | None = None,
 ) -> Pipeline:
-    """``legacy_changelog``: the ledger-log changelog of an earlier version exists, and is
-    migrated into the ledger-state table at the first load that has not done so.
-    ``part_sink``: where the entity partitions write their parts of the state copy (with
-    REVPULSE_ENTITY_STAGE; None: they write none)."""
+    """``legacy_changelog``: an earlier version's ledger-log changelog exists, migrated
+    at the first load that has not done so. ``part_sink``: where the entity partitions
+    write their parts of the state copy (REVPULSE_ENTITY_STAGE; None: none written)."""
     app = faust_app(settings)
     ops = build_ops_metrics(registry)
     register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
     sources = tuple(str(partition) for partition in range(settings.partitions))
-    owner = LedgerOwner(
-        settings.policy(), settings.clock, settings.band_window, publish_share=0.25,
-        sources=sources,
-    )  # fmt: skip
+    owner = LedgerOwner(settings.policy(), settings.clock, settings.band_window,
+                        publish_share=0.25, sources=sources)  # fmt: skip
     topics = Topics.declare(app, settings)
     # bytes key and value types make faust use the raw codec for the changelog
     table = FaustLogTable(
@@ -274,11 +278,7 @@ def build_pipeline(
     entity_table = entities = parts = None
     if settings.entity_stage:
         entity_table = partitioned_table(app, settings, ENTITIES_TABLE)
-        entities = entity_stage(app, settings, topics, ops, entity_table)
-        if part_sink is not None:
-            parts = EntityParts(
-                stage=entities, sink=part_sink, ops=ops, clock=part_clock(settings.clock)
-            )
+        entities, parts = entity_stage(app, settings, topics, ops, entity_table, part_sink)
     pipeline = Pipeline(
         app, owner, intake_stage(settings, topics, ops), gate, ledger, publisher, web, ops,
         table, gate_table, entities, entity_table, parts,
