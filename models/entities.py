@@ -27,8 +27,12 @@ the same in the end.
 Channels are counted under the sender's own channel here: which channels keep a label
 of their own (models.channels) is decided where the changes meet, in the order they
 arrive there. Every sender channel seen is listed, in order, for that admission.
-The contracts whose version changed and the churns applied are sent on too, for the
-stored copy of the state that ``--as-of`` reads.
+
+The contracts and churns stay here: a partition's part of the stored copy of the state
+that ``--as-of`` reads is written from them (:meth:`EntityState.take_delta` gives what
+changed since the last call, :meth:`EntityState.contract_page` and
+:meth:`EntityState.churn_page` the whole of them, a page at a time), so the place the
+changes meet keeps no contract or churn.
 
 Pure: no I/O, no clock. An input is applied in full or raises before changing
 anything only for what is checked upstream (models.id_gate admits only holdable
@@ -68,12 +72,15 @@ from models.events import (
 from models.facts import ChurnFact, ContractFact, ConversionFact, LeadFact
 from models.holdable import contract_values, estimated_value, spend_amount
 from models.keyed import TEXTS, MemoryMaps, StateMaps
-from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, LEAD
+from models.ledger_codecs import CHURN, CONTRACT, CONVERSION, INSTANT, LEAD
 from models.money import MONEY_CONTEXT
 from models.policy import MetricPolicy
+from models.state import StateDelta
 from models.timeline import BookTimeline
 from models.timeline_codecs import DAY
 from models.timeline_sums import SumChanges, SumDay
+
+WATERMARK = "watermark"  # in entities.marks: the latest occurred_at applied here
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +156,13 @@ class Emitted:
     handoffs: list[Handoff] = field(default_factory=list)
     accepted: int = 0  # events applied
     latest: dt.datetime | None = None  # the latest occurred_at among them
-    # for the stored copy of the state: contracts whose version changed, churns applied
-    contracts: dict[str, ContractFact] = field(default_factory=dict)
-    churns: dict[str, ChurnFact] = field(default_factory=dict)  # by event_id
 
     def changes(self) -> Emitted:
         """All but the hand-offs: what goes on to where the changes meet."""
         return dataclasses.replace(self, handoffs=[])
 
     def __bool__(self) -> bool:
-        return bool(
-            self.buckets or self.sums or self.channels or self.handoffs or self.accepted
-            or self.contracts or self.churns
-        )  # fmt: skip
+        return bool(self.buckets or self.sums or self.channels or self.handoffs or self.accepted)
 
 
 def _via_lead(contract: ContractFact | None) -> str | None:
@@ -191,9 +192,15 @@ class EntityState:
         self._contracts = maps.open("entities.contracts", CONTRACT)  # the winner
         self._contract_churns = maps.open("entities.contract_churns", DAY)  # the earliest
         self._churns = maps.open("entities.churns", CHURN)  # by event_id
+        self._marks = maps.open("entities.marks", INSTANT)  # the watermark
         self._sums = SumChanges()
         self._timeline = BookTimeline(maps=maps, sums=self._sums)  # the accounts' part
         self._out = Emitted()
+        self.watermark: dt.datetime | None = self._marks.get(WATERMARK)
+        # for the stored copy, since the last take_delta: each contract whose version
+        # changed, as booked now, and each churn applied
+        self._touched_contracts: dict[str, BookedContract] = {}
+        self._new_churns: dict[str, Churn] = {}
 
     def take(self) -> Emitted:
         """What was applied since the last call, to send on."""
@@ -216,6 +223,9 @@ class EntityState:
         out.accepted += 1
         if out.latest is None or event.occurred_at > out.latest:
             out.latest = event.occurred_at
+        if self.watermark is None or event.occurred_at > self.watermark:
+            self.watermark = event.occurred_at
+            self._marks.put(WATERMARK, event.occurred_at)
         channel = sender_channel(event)
         if channel is not None:
             out.channels.append(channel)
@@ -296,7 +306,7 @@ class EntityState:
         if old is not None and old.rank <= fact.rank:
             return
         self._contracts.put(contract_id, fact)
-        self._out.contracts[contract_id] = fact
+        self._touched_contracts[contract_id] = fact.booked()
         old_lead, new_lead = _via_lead(old), _via_lead(fact)
         handoffs = self._out.handoffs
         if old is not None:
@@ -317,7 +327,7 @@ class EntityState:
         churn = Churn(data.account_id, data.contract_id, event.effective_date)
         fact = ChurnFact(event.event_id, event.occurred_at, day, churn)
         self._churns.put(event.event_id, fact)
-        self._out.churns[event.event_id] = fact
+        self._new_churns[event.event_id] = churn
         if data.contract_id is None:
             self._timeline.add_churn(churn)  # this is the account's key
             return
@@ -380,3 +390,25 @@ class EntityState:
     def churns(self) -> dict[str, Churn]:
         """The churns whose key is in this partition, by event id."""
         return {event_id: fact.churn for event_id, fact in self._churns.items()}
+
+    def take_delta(self, *, full: bool = False) -> StateDelta:
+        """The contracts (as booked) and churns changed since the last call, for this
+        partition's part of a stored copy; it holds no buckets (the ledger's part has
+        them). A ``full`` delta holds nothing yet: the caller reads every contract and
+        churn with :meth:`contract_page` and :meth:`churn_page`, and what changes
+        meanwhile is in the next delta."""
+        if full:
+            delta = StateDelta(full=True)
+        else:
+            delta = StateDelta(contracts=self._touched_contracts, churns=self._new_churns)
+        self._touched_contracts, self._new_churns = {}, {}
+        return delta
+
+    def contract_page(self, after: str | None, limit: int) -> list[BookedContract]:
+        """Up to ``limit`` contracts, as booked, by contract id after ``after`` (from the
+        first, if None)."""
+        return [fact.booked() for _, fact in self._contracts.items_after(after, limit)]
+
+    def churn_page(self, after: str | None, limit: int) -> list[tuple[str, Churn]]:
+        """Up to ``limit`` churns, by event id after ``after`` (from the first, if None)."""
+        return [(event_id, fact.churn) for event_id, fact in self._churns.items_after(after, limit)]

@@ -18,7 +18,7 @@ from models.entities import (
     UnbookContract,
 )
 from models.keyed import day_from_plain, day_plain, instant_from_plain, instant_plain, money_plain
-from models.ledger_codecs import CHURN, CONTRACT
+from models.ledger_codecs import CONTRACT
 from models.timeline_sums import MONEY_SUMS
 
 HANDOFF_MARK = b"["  # a hand-off's value starts so; a canonical event's with "{"
@@ -75,7 +75,8 @@ def decode_handoff(value: bytes) -> Handoff:
 
 
 def encode_changes(changes: Emitted) -> bytes:
-    """All but the hand-offs (sent to the keys they are for)."""
+    """All but the hand-offs (sent to the keys they are for). No contract or churn: the
+    entity partitions write their own parts of the stored copy."""
     plain = {
         "buckets": [[metric, dim, value, day_plain(day), money_plain(amount)]
                     for (metric, (dim, value), day), amount in changes.buckets.items()],
@@ -83,16 +84,12 @@ def encode_changes(changes: Emitted) -> bytes:
         "channels": changes.channels,
         "accepted": changes.accepted,
         "latest": None if changes.latest is None else instant_plain(changes.latest),
-        "contracts": [_contract_plain(c) for c in changes.contracts.values()],
-        "churns": [json.loads(CHURN.encode(c)) for c in changes.churns.values()],
     }  # fmt: skip
     return json.dumps(plain, separators=(",", ":")).encode()
 
 
 def decode_changes(value: bytes) -> Emitted:
     plain = json.loads(value)
-    contracts = [_contract_from(c) for c in plain["contracts"]]
-    churns = [CHURN.decode(json.dumps(c).encode()) for c in plain["churns"]]
     return Emitted(
         buckets={(metric, (dim, label), day_from_plain(day)): Decimal(amount)
                  for metric, dim, label, day, amount in plain["buckets"]},
@@ -101,6 +98,4 @@ def decode_changes(value: bytes) -> Emitted:
         channels=list(plain["channels"]),
         accepted=int(plain["accepted"]),
         latest=None if plain["latest"] is None else instant_from_plain(plain["latest"]),
-        contracts={c.contract_id: c for c in contracts},
-        churns={c.event_id: c for c in churns},
     )  # fmt: skip

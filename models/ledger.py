@@ -179,9 +179,10 @@ class Ledger:
 
     def apply_changes(self, changes: Emitted) -> None:
         """Add what entity state kept elsewhere (models.entities) applied: this ledger is
-        then where the changes meet, and keeps no entity of its own but the contracts
-        and churns of the stored copy. Channels are admitted first, in the order listed,
-        so each change counts under the label its channel has once admitted."""
+        then where the changes meet, and keeps no entity of its own, no contract and no
+        churn (the entity partitions write those parts of the stored copy themselves).
+        Channels are admitted first, in the order listed, so each change counts under
+        the label its channel has once admitted."""
         channels = self._channels
         admitted = len(channels.admitted)
         for channel in changes.channels:
@@ -193,12 +194,6 @@ class Ledger:
         if len(channels.admitted) != admitted:
             self._admitted.put("admitted", channels.admitted)
         self._timeline.add_changes(changes.sums)
-        for contract_id, contract in changes.contracts.items():
-            self._contracts.put(contract_id, contract)
-            self._touched_contracts[contract_id] = contract.booked()
-        for event_id, churn in changes.churns.items():
-            self._churns.put(event_id, churn)
-            self._new_churns.append(churn)
         if changes.accepted:
             self._accepted_count += changes.accepted
             self._counts.put("accepted", self._accepted_count)

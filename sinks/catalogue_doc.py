@@ -107,8 +107,9 @@ def catalogue_markdown() -> str:
         "window, clock |",
         f"| `{keys.updates_channel}` | pub/sub | JSON `{{clock, changed: [series id], "
         "removed: [series id]}` after each publish that changed something |",
-        f"| `{keys.state_parts}` | set | the state parts that have a copy for `--as-of` "
-        "(today one, `0`) |",
+        f"| `{keys.state_parts}` | set | the state parts that have a copy for `--as-of`: "
+        "`0` (the ledger's), and with REVPULSE_ENTITY_STAGE `entities-<n>` (a by-entity "
+        "partition's contracts and churns) |",
         f"| `{part.buckets}` | hash | `metric\\|dimension\\|value\\|YYYY-MM-DD` -> decimal "
         "amount of that day in this part, within the retention |",
         f"| `{part.contracts}` | hash | contract id -> JSON booked contract (ARR in the "

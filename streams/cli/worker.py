@@ -4,9 +4,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from streams.cli.command import Command
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from sinks.base import PartSink, Sink
+
+
+def build_sinks(
+    settings: Settings, registry: CollectorRegistry
+) -> tuple[list[Sink], PartSink | None]:
+    """The publisher's sinks, and with the entity stage where its partitions write their
+    parts of the state copy (bounded alike)."""
+    from models.reach import StateReach
+    from sinks.part_sink import RedisPartSink
+    from sinks.prometheus_sink import PrometheusSink
+    from sinks.redis_keys import RedisKeys
+    from sinks.redis_sink import RedisSink
+
+    url, keys = settings.redis_url.get_secret_value(), RedisKeys(settings.redis_prefix)
+    reach = StateReach.for_policy(settings.policy())
+    sinks: list[Sink] = [
+        RedisSink(url, keys, settings.history_length, reach=reach),
+        PrometheusSink(registry, settings.reporting_currency),
+    ]
+    return sinks, RedisPartSink(url, keys, reach=reach) if settings.entity_stage else None
 
 
 def run(settings: Settings, _args: argparse.Namespace) -> int:
@@ -18,11 +44,6 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
         disable_created_metrics,
     )
 
-    from models.reach import StateReach
-    from sinks.base import Sink
-    from sinks.prometheus_sink import PrometheusSink
-    from sinks.redis_keys import RedisKeys
-    from sinks.redis_sink import RedisSink
     from streams.ingest.http import check_secrets
     from streams.kafka.clients import topic_exists
     from streams.kafka.topics import ensure_topics
@@ -37,17 +58,11 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, cpu seconds, fds
     GCCollector(registry=registry)  # python_gc_collections_total by generation
-    sinks: list[Sink] = [
-        RedisSink(
-            settings.redis_url.get_secret_value(),
-            RedisKeys(settings.redis_prefix),
-            settings.history_length,
-            reach=StateReach.for_policy(settings.policy()),
-        ),
-        PrometheusSink(registry, settings.reporting_currency),
-    ]
+    sinks, part_sink = build_sinks(settings, registry)
     legacy = asyncio.run(topic_exists(settings.kafka_bootstrap, settings.legacy_changelog_topic()))
-    pipeline = build_pipeline(settings, sinks, registry, legacy_changelog=legacy)
+    pipeline = build_pipeline(
+        settings, sinks, registry, legacy_changelog=legacy, part_sink=part_sink
+    )
     on_disk = settings.table_store == "rocksdb"
     changelog = TP(settings.changelog_topic(), 0)
     tail = ready_local_state(

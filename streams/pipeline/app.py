@@ -7,8 +7,9 @@ events topic --IntakeStage--> by-id topic --GateStage--> facts topic --LedgerSta
                                     (N partitions)                       table (1)          |
                                                               sinks (Redis, Prometheus, alerts)
 With REVPULSE_ENTITY_STAGE the GateStage sends to the by-entity topic (N partitions, keyed
-by lead, contract and account) instead, and the EntityStage sends what the entities change
-to the facts topic (docs/how-it-works.md, "The entity stage").
+by lead, contract and account) instead, the EntityStage sends what the entities change
+to the facts topic, and EntityParts writes each held partition's contracts and churns
+to a part of the state copy of its own (docs/how-it-works.md, "The entity stage").
 WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the lag.
 """
 
@@ -23,10 +24,11 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from sinks.alerts_topic import AlertsTopicSink
-from sinks.base import Sink
+from sinks.base import PartSink, Sink
 from sinks.ops_metrics import OpsMetrics, build_ops_metrics
 from streams.ingest.http import register_ingest_routes
 from streams.kafka.clients import committed_offset, read_partition, read_range
+from streams.pipeline.entity_parts import EntityParts, part_clock
 from streams.pipeline.entity_stage import EntityStage
 from streams.pipeline.gate_stage import GATE_FLUSH_AFTER_SECONDS, GateStage
 from streams.pipeline.health import PublishHealth, ReadinessProbes
@@ -66,6 +68,7 @@ class Pipeline:
     # with REVPULSE_ENTITY_STAGE: the entity stage and its table's partition views
     entities: EntityStage | None = None
     entity_table: Callable[[int], FaustLogTable] | None = None
+    entity_parts: EntityParts | None = None  # what writes their parts of the state copy
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,12 @@ def entity_stage(
     topics: Topics,
     ops: OpsMetrics,
     table_for: Callable[[int], FaustLogTable],
-) -> EntityStage:
+    part_sink: PartSink | None,
+) -> tuple[EntityStage, EntityParts | None]:
+    """The entity stage, and what writes its partitions' parts of the state copy to
+    ``part_sink`` (None: no part is written)."""
     kafka = settings.kafka_bootstrap
-    return EntityStage(
+    stage = EntityStage(
         policy=settings.policy(), partitions=settings.partitions, table_for=table_for,
         by_entity=topics.by_entity, facts=topics.facts, dead_letters=topics.dead_letters,
         ops=ops,
@@ -173,6 +179,10 @@ def entity_stage(
         count_parts=ops.entity_partitions.set,
         holds=lambda part: TP(settings.by_entity_topic, part) in app.assignor.assigned_actives(),
     )  # fmt: skip
+    if part_sink is None:
+        return stage, None
+    clock = part_clock(settings.clock)
+    return stage, EntityParts(stage=stage, sink=part_sink, ops=ops, clock=clock)
 
 
 def gate_stage(
@@ -222,17 +232,17 @@ def build_pipeline(
     registry: CollectorRegistry,
     *,
     legacy_changelog: bool = False,
+    part_sink: PartSink | None = None,
 ) -> Pipeline:
-    """``legacy_changelog``: the ledger-log changelog of an earlier version exists, and is
-    migrated into the ledger-state table at the first load that has not done so."""
+    """``legacy_changelog``: an earlier version's ledger-log changelog exists, migrated
+    at the first load that has not done so. ``part_sink``: where the entity partitions
+    write their parts of the state copy (REVPULSE_ENTITY_STAGE; None: none written)."""
     app = faust_app(settings)
     ops = build_ops_metrics(registry)
     register_ingest_routes(app, settings, registry)  # POST /v1/events, /openapi.json
     sources = tuple(str(partition) for partition in range(settings.partitions))
-    owner = LedgerOwner(
-        settings.policy(), settings.clock, settings.band_window, publish_share=0.25,
-        sources=sources,
-    )  # fmt: skip
+    owner = LedgerOwner(settings.policy(), settings.clock, settings.band_window,
+                        publish_share=0.25, sources=sources)  # fmt: skip
     topics = Topics.declare(app, settings)
     # bytes key and value types make faust use the raw codec for the changelog
     table = FaustLogTable(
@@ -265,13 +275,13 @@ def build_pipeline(
     )  # fmt: skip
     gate_table = partitioned_table(app, settings, ID_GATE_TABLE)
     gate = gate_stage(app, settings, topics, ops, gate_table, sources)
-    entity_table = entities = None
+    entity_table = entities = parts = None
     if settings.entity_stage:
         entity_table = partitioned_table(app, settings, ENTITIES_TABLE)
-        entities = entity_stage(app, settings, topics, ops, entity_table)
+        entities, parts = entity_stage(app, settings, topics, ops, entity_table, part_sink)
     pipeline = Pipeline(
         app, owner, intake_stage(settings, topics, ops), gate, ledger, publisher, web, ops,
-        table, gate_table, entities, entity_table,
+        table, gate_table, entities, entity_table, parts,
     )  # fmt: skip
     register(app, settings, topics, pipeline)
     return pipeline
@@ -290,6 +300,11 @@ def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipel
         app.on_partitions_revoked.connect(entities.forget_revoked)  # type: ignore[arg-type]
         app.agent(topics.by_entity, name="entities")(entities.run)
         app.timer(GATE_FLUSH_AFTER_SECONDS / 2, name="entities_flush")(entities.flush_idle)
+    if pipeline.entity_parts is not None:
+        parts = pipeline.entity_parts
+        app.on_partitions_revoked.connect(parts.forget_revoked)  # type: ignore[arg-type]
+        app.timer(settings.publish_interval_seconds, name="entity_parts")(parts.tick)
+        app.task(parts.start)
     app.agent(topics.facts, name="ledger")(pipeline.ledger.run)
     app.timer(settings.publish_interval_seconds, name="publisher")(pipeline.publisher.tick)
     probes = Probes(app, pipeline.ops)

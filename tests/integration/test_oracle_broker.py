@@ -12,13 +12,15 @@ import random
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from bench.oracle import compute_oracle
 from models.events import Event, parse_event
 from models.series import compute_points
 from sinks.readback import read_state
-from sinks.redis_keys import RedisKeys
+from sinks.redis_keys import RedisKeys, text
 from streams.devstack.simulator import FunnelSimulator
+from streams.settings import Settings
 from tests.integration.test_end_to_end import prometheus_values, send
 from tests.integration.workers import WorkerHandle, isolated_settings, start_worker, wait_for
 
@@ -81,6 +83,10 @@ def test_two_workers_equal_the_oracle(
                 timeout_seconds=20,
                 what=f"stored state equal to the oracle on {day}",
             )
+        if entity_stage:  # the contracts and churns come from the entity partitions' parts
+            parts, ledger_contracts = asyncio.run(_parts(settings))
+            entity_parts = {f"entities-{p}" for p in range(settings.partitions)}
+            assert parts == {"0", *entity_parts} and ledger_contracts == 0
     finally:
         for worker in workers:
             worker.stop()
@@ -88,6 +94,17 @@ def test_two_workers_equal_the_oracle(
 
 def _id(point: object) -> str:
     return point.series_id  # type: ignore[attr-defined,no-any-return]
+
+
+async def _parts(settings: Settings) -> tuple[set[str], int]:
+    """The state parts listed, and how many contracts the ledger's part holds."""
+    keys = RedisKeys(settings.redis_prefix)
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        parts = {text(p) for p in await client.smembers(keys.state_parts)}
+        return parts, await client.hlen(keys.state_part("0").contracts)
+    finally:
+        await client.aclose()
 
 
 def _stored_points(settings: object, day: dt.date) -> list[object]:

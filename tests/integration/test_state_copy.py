@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,6 +17,7 @@ from models.policy import MetricPolicy
 from models.publication import Publication
 from models.reach import StateReach
 from models.state import StateDelta
+from sinks import state_copy
 from sinks.codec import bucket_field, churn_to_json, contract_to_json
 from sinks.readback import points_as_of, read_state
 from sinks.redis_keys import RedisKeys, text
@@ -205,7 +207,9 @@ async def test_a_bounded_copy_answers_every_kept_day_as_the_whole_one_does(
     assert bounded_state.buckets.as_dict() == whole_state.buckets.as_dict() == {}
 
 
-async def test_a_full_write_is_staged_then_moved_into_place(redis_url: str) -> None:
+async def test_a_full_write_is_staged_then_moved_into_place(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A large part goes to staging keys a chunk per round trip; the copy read meanwhile
     is the one before; what a write cut short left in staging is never read."""
     keys = fresh_keys()
@@ -219,13 +223,14 @@ async def test_a_full_write_is_staged_then_moved_into_place(redis_url: str) -> N
         sink = RedisSink(redis_url, keys)
         await sink.start()
         staged_reads: list[list[str]] = []
-        run = sink._run
+        run = state_copy.run_pipeline
 
-        async def reading_between(commands: object) -> None:
-            await run(commands)  # type: ignore[arg-type]
+        async def reading_between(*args: Any) -> list[Any]:
+            replies = await run(*args)
             staged_reads.append(sorted((await read_state(redis_url, keys, POLICY)).contracts))
+            return replies
 
-        sink._run = reading_between  # type: ignore[method-assign]
+        monkeypatch.setattr(state_copy, "run_pipeline", reading_between)
         try:
             await sink.publish(publication(StateDelta(full=True, contracts=many, part="0")))
         finally:

@@ -20,12 +20,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.oracle import compute_oracle
+from models.book import BookedContract, Churn
 from models.entities import Emitted, EntityState, Input, entity_key
 from models.events import Event
 from models.id_gate import IdGate
 from models.ledger import Ledger, Outcome
 from models.policy import MetricPolicy
 from models.series import compute_points
+from models.state import StateDelta
 from tests.property.test_oracle import (
     SETTINGS,
     _by_time,
@@ -50,12 +52,29 @@ def partition_of(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+@dataclasses.dataclass
+class PartCopy:
+    """A partition's part of the stored copy, as the deltas it wrote leave it."""
+
+    contracts: dict[str, BookedContract] = dataclasses.field(default_factory=dict)
+    churns: dict[str, Churn] = dataclasses.field(default_factory=dict)
+
+    def write(self, delta: StateDelta) -> None:
+        assert not delta.buckets  # the ledger's part has them
+        self.contracts.update(delta.contracts)
+        self.churns.update(delta.churns)
+
+
 def spread_feed(
-    policy: MetricPolicy, stream: list[Event], shuffle: random.Random
+    policy: MetricPolicy,
+    stream: list[Event],
+    shuffle: random.Random,
+    copies: list[PartCopy] | None = None,
 ) -> tuple[Ledger, list[EntityState]]:
     """Gates by event id; each admitted event to the entity partition of its key; every
     hand-off and every partition's changes delivered in a random interleaving that
-    keeps each sender's messages to one receiver in order."""
+    keeps each sender's messages to one receiver in order. Into ``copies``, if given,
+    each partition writes its deltas at random times, and once at the end."""
     gates = [IdGate(policy) for _ in range(GATES)]
     parts = [EntityState(policy) for _ in range(PARTS)]
     aggregate = Ledger(policy)  # where the changes meet
@@ -83,6 +102,10 @@ def spread_feed(
         for handoff in emitted.handoffs:
             inputs[(f"part{part}", partition_of(entity_key(handoff), PARTS))].append(handoff)
         changes[part].append(emitted.changes())
+        if copies is not None and shuffle.random() < 0.3:
+            copies[part].write(parts[part].take_delta())
+    for part, copy in enumerate(copies or []):
+        copy.write(parts[part].take_delta())
     return aggregate, parts
 
 
@@ -106,7 +129,8 @@ def test_entities_spread_by_key_add_up_to_the_oracle(
     produced, _ = with_conflicts(data, repeated)
     stream = data.draw(st.permutations(produced))
 
-    aggregate, parts = spread_feed(policy, stream, shuffle)
+    copies = [PartCopy() for _ in range(PARTS)]
+    aggregate, parts = spread_feed(policy, stream, shuffle, copies)
     whole = Ledger(policy)
     feed(whole, stream)
 
@@ -120,8 +144,13 @@ def test_entities_spread_by_key_add_up_to_the_oracle(
     assert spread_contracts == whole.booked_contracts()
     spread_churns = {k: v for part in parts for k, v in part.churns().items()}
     assert spread_churns == whole.take_delta(full=True).churns
-    assert aggregate.booked_contracts() == whole.booked_contracts()
-    assert aggregate.take_delta(full=True).churns == spread_churns
+    # the parts' copies, written a delta at a time, hold what the whole ledger's does
+    copied = {cid: c for copy in copies for cid, c in copy.contracts.items()}
+    assert sorted(copied.values(), key=lambda c: c.contract_id) == whole.booked_contracts()
+    assert {eid: c for copy in copies for eid, c in copy.churns.items()} == spread_churns
+    # and the ledger where the changes meet keeps no contract and no churn
+    assert aggregate.booked_contracts() == []
+    assert aggregate.take_delta(full=True).churns == {}
     for as_of in as_of_days(stream, extra):
         # the oracle gets the whole stream, repeats included: the first copy counts
         assert_same_points(compute_points(aggregate, as_of), compute_oracle(stream, as_of, policy))

@@ -1,0 +1,161 @@
+"""The entity partitions' parts of the state copy ``--as-of`` reads: each worker writes,
+for each by-entity partition it holds, a part of its own (``entities-<partition>``)
+with that partition's contracts (as booked) and churns, and no buckets (the ledger's
+part has them), so no one place keeps every contract.
+
+On each tick (the publish interval) a part gets what changed since its last write
+(models.entities.EntityState.take_delta); the first write after this worker took the
+partition (loaded its state from the table: a start, a takeover, a rebalance) is in
+full, read a page at a time with the stage's lock let go between pages, and replaces
+the copy an earlier owner left. A write that fails makes the next one full. A partition
+revoked is no longer written here: the revoke waits for a write under way to end.
+
+Each part is bounded from its own clock (the wall clock, or with REVPULSE_CLOCK=event
+the latest event time its partition applied, which is never later than the ledger's
+watermark once the ledger has what the partition sent) and records what it answers, as
+the ledger's part does: the reader answers only what every part answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from models.entities import EntityState
+from models.state import StateDelta
+from sinks.base import PartSink
+from sinks.ops_metrics import OpsMetrics
+from streams.pipeline.entity_stage import EntityStage
+from streams.pipeline.owner import STATE_PAGE_CONTRACTS
+from streams.pipeline.partitioned_stage import StagePart
+
+log = logging.getLogger(__name__)
+
+PartClock = Callable[[EntityState], dt.datetime | None]
+
+
+def entity_part(partition: int) -> str:
+    """The state part a by-entity partition writes (sinks.redis_keys.PART_NAME)."""
+    return f"entities-{partition}"
+
+
+def part_clock(mode: Literal["wall", "event"]) -> PartClock:
+    """What a part is bounded from: the wall clock, or its partition's latest event time
+    (None before its first event: the part is kept whole, recording no reach)."""
+    if mode == "event":
+        return lambda state: state.watermark
+    return lambda _state: dt.datetime.now(dt.UTC)
+
+
+class EntityParts:
+    def __init__(
+        self,
+        *,
+        stage: EntityStage,
+        sink: PartSink,
+        ops: OpsMetrics,
+        clock: PartClock,
+        page_size: int = STATE_PAGE_CONTRACTS,
+    ) -> None:
+        """``page_size``: contracts (and churns) read per page of a full write."""
+        self.stage = stage
+        self.sink = sink
+        self.ops = ops
+        self.clock = clock
+        self.page_size = page_size
+        # per partition, the state whose part was last written (in full, then each delta
+        # since): a part of the stage that is not this one is written in full
+        self.written: dict[int, StagePart[EntityState]] = {}
+        self.days: dict[int, dt.date | None] = {}  # per partition, its last write's day
+        self.lock = asyncio.Lock()  # held while a part is written
+
+    async def start(self) -> None:
+        await self.sink.start()
+
+    async def tick(self) -> None:
+        """Write every part this worker holds; a failure never stops the worker."""
+        try:
+            async with self.lock:
+                await self.load_held()
+                for partition in sorted(self.stage.parts):
+                    await self.write(partition)
+        except Exception:
+            log.exception("writing the entity parts of the state copy failed; will retry")
+
+    async def forget_revoked(self, _sender: Any, revoked: Iterable[Any], **_kwargs: Any) -> None:
+        """Partitions taken away: no longer written here, once a write under way ends."""
+        async with self.lock:
+            for tp in revoked:
+                self.written.pop(tp.partition, None)
+                self.days.pop(tp.partition, None)
+                self.sink.forget(entity_part(tp.partition))
+
+    async def load_held(self) -> None:
+        """Load the state of each partition this worker holds and has not loaded yet (no
+        message came since it took it), so that its part is written in full."""
+        stage = self.stage
+        if not stage.recovery_done():
+            return
+        for partition in range(stage.partitions):
+            if partition in stage.parts or not stage.holds(partition):
+                continue
+            async with stage.lock:
+                if partition not in stage.parts and stage.holds(partition):
+                    await stage.part(partition)
+
+    async def write(self, partition: int) -> None:
+        stage = self.stage
+        part = stage.parts.get(partition)
+        if part is None:
+            return
+        full = self.written.get(partition) is not part
+        async with stage.lock:
+            if stage.parts.get(partition) is not part:
+                return  # dropped meanwhile: read from its table again, written in full
+            delta = part.state.take_delta(full=full)
+            clock = self.clock(part.state)
+        day = None if clock is None else clock.astimezone(dt.UTC).date()
+        if not full and not delta and day == self.days.get(partition):
+            return  # nothing new, and nothing fell out of reach
+        if full and not await self.read_whole(part, delta):
+            return
+        delta.part = entity_part(partition)
+        try:
+            await self.sink.write(delta, clock)
+        except Exception as error:  # what the delta held is lost: the next write is full
+            self.written.pop(partition, None)
+            self.ops.sink_errors.labels(self.sink.name).inc()
+            log.warning("entity part %d of the state copy not written (%s): written in full "
+                        "next time", partition, error)  # fmt: skip
+            return
+        self.written[partition] = part
+        self.days[partition] = day
+
+    async def read_whole(self, part: StagePart[EntityState], delta: StateDelta) -> bool:
+        """Every contract and churn of the part into ``delta``, a page at a time, each
+        page read on a thread under the stage's lock; False if the part was dropped
+        meanwhile (it is written in full once it is read again)."""
+        stage, state = self.stage, part.state
+        after: str | None = None
+        while True:
+            async with stage.lock:
+                if stage.parts.get(part.partition) is not part:
+                    return False
+                contracts = await asyncio.to_thread(state.contract_page, after, self.page_size)
+            delta.contracts.update((c.contract_id, c) for c in contracts)
+            if len(contracts) < self.page_size:
+                break
+            after = contracts[-1].contract_id
+        after = None
+        while True:
+            async with stage.lock:
+                if stage.parts.get(part.partition) is not part:
+                    return False
+                churns = await asyncio.to_thread(state.churn_page, after, self.page_size)
+            delta.churns.update(churns)
+            if len(churns) < self.page_size:
+                return True
+            after = churns[-1][0]

@@ -1,0 +1,169 @@
+"""The entity partitions' parts of the state copy, without a broker or Redis: the entity
+stage of tests.unit.test_entity_stage, and a part sink that keeps what it is sent. Each
+part is written in full the first time after its state is loaded, then only what
+changed; a revoked partition is no longer written; and the ledger where the changes
+meet keeps no contract and no churn."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from models.book import BookedContract, Churn
+from models.state import StateDelta
+from sinks.errors import SinkUnavailableError
+from streams.pipeline.entity_parts import EntityParts, entity_part, part_clock
+from tests.unit.builders import churn, contract
+from tests.unit.test_entity_stage import EVENTS, PARTITIONS, Pipeline
+
+EVENT_CLOCK = part_clock("event")
+
+
+@dataclass
+class FakePartSink:
+    """Keeps each delta written, and each part's copy as the deltas leave it; the next
+    ``failures`` writes fail."""
+
+    name: str = "fake"
+    written: list[tuple[StateDelta, dt.datetime | None]] = field(default_factory=list)
+    copies: dict[str, tuple[dict[str, BookedContract], dict[str, Churn]]] = field(
+        default_factory=dict
+    )
+    forgotten: list[str] = field(default_factory=list)
+    failures: int = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def write(self, delta: StateDelta, clock: dt.datetime | None) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise SinkUnavailableError(self.name, "down")
+        self.written.append((delta, clock))
+        if delta.full or delta.part not in self.copies:
+            assert delta.full, "an incremental delta to a part never written in full"
+            self.copies[delta.part] = ({}, {})
+        contracts, churns = self.copies[delta.part]
+        contracts.update(delta.contracts)
+        churns.update(delta.churns)
+
+    def forget(self, part: str) -> None:
+        self.forgotten.append(part)
+
+    async def close(self) -> None:
+        return None
+
+    def take(self) -> list[StateDelta]:
+        deltas = [delta for delta, _clock in self.written]
+        self.written.clear()
+        return deltas
+
+
+async def fed(events: list[object] = EVENTS) -> tuple[Pipeline, EntityParts, FakePartSink]:
+    pipeline = Pipeline()
+    for offset, event in enumerate(events):
+        await pipeline.admit([event], offset)  # type: ignore[list-item]
+        await pipeline.pump()
+    sink = FakePartSink()
+    parts = EntityParts(
+        stage=pipeline.entities, sink=sink, ops=pipeline.ops, clock=EVENT_CLOCK, page_size=1
+    )
+    return pipeline, parts, sink
+
+
+def every_contract(pipeline: Pipeline) -> dict[str, BookedContract]:
+    return {
+        c.contract_id: c
+        for part in pipeline.entities.parts.values()
+        for c in part.state.contracts()
+    }
+
+
+async def test_each_part_is_written_in_full_then_only_what_changed() -> None:
+    pipeline, parts, sink = await fed()
+    await parts.tick()
+    first = sink.take()
+    assert sorted(d.part for d in first) == [entity_part(p) for p in range(PARTITIONS)]
+    assert all(d.full and not d.buckets for d in first)
+    # page_size=1: read a contract (and a churn) per page, every one of them
+    copied = {cid: c for contracts, _ in sink.copies.values() for cid, c in contracts.items()}
+    assert copied == every_contract(pipeline) and set(copied) == {"C1", "C2"}
+    churned = {eid for _, churns in sink.copies.values() for eid in churns}
+    assert churned == {"h1", "h2"}
+
+    await parts.tick()
+    assert sink.take() == []  # nothing new, the same day: nothing written
+
+    await pipeline.admit([contract("c3", "C3", "2026-03-07", account_id="A3")], len(EVENTS))
+    await pipeline.admit([churn("h3", "A3", "2026-03-08")], len(EVENTS) + 1)
+    await pipeline.pump()
+    await parts.tick()
+    later = sink.take()
+    assert all(not d.full for d in later)
+    assert {cid for d in later for cid in d.contracts} == {"C3"}
+    assert {eid for d in later for eid in d.churns} == {"h3"}
+    assert every_contract(pipeline) == {
+        cid: c for contracts, _ in sink.copies.values() for cid, c in contracts.items()
+    }
+
+
+async def test_a_part_is_bounded_from_its_partitions_latest_event() -> None:
+    pipeline, parts, sink = await fed()
+    await parts.tick()
+    for delta, clock in sink.written:
+        state = pipeline.entities.parts[int(delta.part.split("-")[1])].state
+        assert clock == state.watermark is not None
+
+
+async def test_a_part_read_again_from_its_table_is_written_in_full() -> None:
+    pipeline, parts, sink = await fed()
+    await parts.tick()
+    sink.take()
+    held = pipeline.entities.parts[0]
+    pipeline.entities.drop(held)  # a takeover: the state is read from the table again
+    await parts.tick()  # loaded though no message came, and written whole
+    [again] = sink.take()
+    assert again.part == entity_part(0) and again.full
+    assert pipeline.entities.parts[0] is not held
+    assert again.contracts == {
+        c.contract_id: c for c in pipeline.entities.parts[0].state.contracts()
+    }
+
+
+async def test_a_failed_write_makes_the_next_one_full() -> None:
+    pipeline, parts, sink = await fed()
+    await parts.tick()
+    sink.take()
+    await pipeline.admit([contract("c3", "C3", "2026-03-07", account_id="A3")], len(EVENTS))
+    await pipeline.pump()
+    sink.failures = 1
+    await parts.tick()  # the delta holding C3 is lost with the write
+    await parts.tick()
+    rewritten = sink.take()
+    assert [d.full for d in rewritten] == [True]
+    assert "C3" in rewritten[0].contracts
+
+
+async def test_a_revoked_partition_is_no_longer_written_here() -> None:
+    pipeline, parts, sink = await fed()
+    await parts.tick()
+    sink.take()
+    revoked = [SimpleNamespace(partition=1)]
+    await pipeline.entities.forget_revoked(None, revoked)
+    await parts.forget_revoked(None, revoked)
+    pipeline.entities.holds = lambda partition: partition != 1
+    await parts.tick()
+    assert sink.take() == [] and sink.forgotten == [entity_part(1)]
+    assert 1 not in pipeline.entities.parts
+
+
+async def test_the_ledger_keeps_no_contract_or_churn_in_entity_mode() -> None:
+    pipeline, _parts, _sink = await fed()
+    ledger = pipeline.ledger.owner.ledger
+    assert ledger is not None and ledger.accepted_count == len(EVENTS)
+    assert ledger.booked_contracts() == [] and ledger.churns() == []
+    publication = pipeline.ledger.owner.publication(dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+    assert publication is not None and publication.state is not None
+    assert publication.state.buckets and not publication.state.contracts
+    assert not publication.state.churns
