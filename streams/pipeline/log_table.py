@@ -32,12 +32,17 @@ from streams.pipeline.ports import LogTable
 
 MIB = 1024 * 1024
 # RocksDB's defaults (a large block cache, several 64 MiB write buffers) would be most of
-# a worker's memory on their own; the ledger-log is written in order and read back once
+# a worker's memory on their own; the ledger-log is written in order and read back once.
+# Bloom filters of 10 bits a key (Faust's default is 3): most reads of the state look up
+# an id or entity that is not there yet, and a filter that rules it out without reading
+# a block makes such a read about 3.5 times cheaper (2.3 -> 0.6 us, bench/README.md)
+BLOOM_BITS_PER_KEY = 10
 ROCKSDB_OPTIONS: dict[str, Any] = {
     "write_buffer_size": 8 * MIB,
     "max_write_buffer_number": 2,
     "block_cache_size": 16 * MIB,
     "block_cache_compressed_size": 0,
+    "bloom_filter_size": BLOOM_BITS_PER_KEY,
 }
 # the id gate's table: one database per partition (each with its own cache and write
 # buffers), written in small flushes and read by key
@@ -46,6 +51,7 @@ GATE_ROCKSDB_OPTIONS: dict[str, Any] = {
     "max_write_buffer_number": 2,
     "block_cache_size": 4 * MIB,
     "block_cache_compressed_size": 0,
+    "bloom_filter_size": BLOOM_BITS_PER_KEY,
 }
 
 

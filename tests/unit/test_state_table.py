@@ -16,7 +16,12 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from models.keyed import COUNT, MONEY, TEXTS
-from streams.pipeline.log_table import ROCKSDB_OPTIONS, FaustLogTable, prefixed_items
+from streams.pipeline.log_table import (
+    BLOOM_BITS_PER_KEY,
+    ROCKSDB_OPTIONS,
+    FaustLogTable,
+    prefixed_items,
+)
 from streams.pipeline.state_table import (
     WAL_PART_BYTES,
     WAL_PREFIX,
@@ -539,3 +544,11 @@ async def test_a_send_puts_its_last_record_in_a_batch_of_its_own(faust_table: An
     producer.deliver()
     await asyncio.wait_for(sending, 1)
     assert logged.get(b"c") == b"3"
+
+
+@pytest.mark.parametrize("faust_table", ["rocksdb"], indirect=True)
+async def test_the_rocksdb_store_takes_the_sized_options(faust_table: Any) -> None:
+    options = faust_table.data.rocksdb_options  # what Faust opens each partition with
+    assert options.block_cache_size == ROCKSDB_OPTIONS["block_cache_size"] == 16 * 1024 * 1024
+    assert options.write_buffer_size == 8 * 1024 * 1024
+    assert options.bloom_filter_size == BLOOM_BITS_PER_KEY == 10
