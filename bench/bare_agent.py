@@ -3,8 +3,10 @@ with ``json.loads``; no validation, no table, no publishing. The scale benchmark
 as a subprocess on the events topic it loaded and compares the pipeline with it.
 
 ``python -m bench.bare_agent BOOTSTRAP TOPIC PARTITIONS COUNT STATUS_FILE DATA_DIR``
-writes ``{"events": n, "first": t0, "last": t1}`` (``time.monotonic`` of this process)
-to STATUS_FILE once it has decoded COUNT events, then keeps running until stopped.
+writes ``{"events": n, "first": t0, "last": t1, "done": false}`` (``time.monotonic`` of
+this process) to STATUS_FILE about every PROGRESS_EVERY_SECONDS while it reads, and with
+``"done": true`` once it has decoded COUNT events, then keeps running until stopped. The
+file is replaced whole each time (written aside, then renamed).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import faust
 
 from streams.pipeline.transport import RevpulseApp
 from streams.settings import Settings
+
+PROGRESS_EVERY_SECONDS = 2.0
 
 
 def bare_app(
@@ -44,7 +48,18 @@ def bare_app(
     topic = app.topic(
         topic_name, partitions=partitions, key_serializer="raw", value_serializer="raw"
     )
-    seen = {"events": 0, "first": 0.0}
+    seen = {"events": 0, "first": 0.0, "said": 0.0}
+
+    def report(done: bool) -> None:
+        now = time.monotonic()
+        seen["said"] = now
+        aside = status.with_suffix(".part")
+        aside.write_text(
+            json.dumps(
+                {"events": seen["events"], "first": seen["first"], "last": now, "done": done}
+            )
+        )
+        aside.replace(status)
 
     async def decode(stream: Any) -> AsyncIterator[None]:
         async for values in stream.take(
@@ -54,10 +69,12 @@ def bare_app(
                 seen["first"] = time.monotonic()
             for value in values:
                 json.loads(value)
-            seen["events"] += len(values)
-            if seen["events"] >= count and not status.exists():
-                done = {"events": seen["events"], "first": seen["first"], "last": time.monotonic()}
-                status.write_text(json.dumps(done))
+            if seen["events"] < count:
+                seen["events"] += len(values)
+                if seen["events"] >= count:
+                    report(done=True)
+                elif time.monotonic() - seen["said"] >= PROGRESS_EVERY_SECONDS:
+                    report(done=False)
             yield None
 
     app.agent(topic, name="bare")(decode)
