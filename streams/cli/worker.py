@@ -10,9 +10,12 @@ from streams.cli.command import Command
 from streams.settings import Settings
 
 if TYPE_CHECKING:
+    from faust.types import TP
     from prometheus_client import CollectorRegistry
 
     from sinks.base import PartSink, Sink
+    from streams.pipeline.app import Pipeline
+    from streams.pipeline.log_table import FaustLogTable
 
 
 def build_sinks(
@@ -35,8 +38,23 @@ def build_sinks(
     return sinks, RedisPartSink(url, keys, reach=reach) if settings.entity_stage else None
 
 
-def run(settings: Settings, _args: argparse.Namespace) -> int:
+def local_tables(settings: Settings, pipeline: Pipeline) -> list[tuple[FaustLogTable, TP]]:
+    """Each table partition the worker keeps locally, with its changelog partition: the
+    ledger's, the id gate's (a partition each) and the entity stage's (a partition each)."""
     from faust.types import TP
+
+    found = [(pipeline.log_table, TP(settings.changelog_topic(), 0))]
+    for partition in range(settings.partitions):
+        found.append(
+            (pipeline.gate_table(partition), TP(settings.gate_changelog_topic(), partition))
+        )
+        if pipeline.entity_table is not None:
+            changelog = TP(settings.entities_changelog_topic(), partition)
+            found.append((pipeline.entity_table(partition), changelog))
+    return found
+
+
+def run(settings: Settings, _args: argparse.Namespace) -> int:
     from prometheus_client import (
         CollectorRegistry,
         GCCollector,
@@ -50,6 +68,7 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     from streams.pipeline.app import build_pipeline
     from streams.pipeline.local_state import hold_data_dir, ready_local_state
     from streams.pipeline.runner import run_worker
+    from streams.pipeline.start_pages import StartPages
 
     check_secrets(settings)  # refuse to start before touching Kafka
     data_dir_lock = hold_data_dir(settings.data_dir)  # held until the process exits
@@ -63,22 +82,14 @@ def run(settings: Settings, _args: argparse.Namespace) -> int:
     pipeline = build_pipeline(
         settings, sinks, registry, legacy_changelog=legacy, part_sink=part_sink
     )
-    on_disk = settings.table_store == "rocksdb"
-    changelog = TP(settings.changelog_topic(), 0)
-    tail = ready_local_state(
-        pipeline.log_table, settings.kafka_bootstrap, changelog, on_disk=on_disk
-    )
-    for partition in range(settings.partitions):  # the id gate's table, a partition each
-        tail += ready_local_state(
-            pipeline.gate_table(partition), settings.kafka_bootstrap,
-            TP(settings.gate_changelog_topic(), partition), on_disk=on_disk,
+    # the pages answer while the local stores are made ready, before Faust's own start
+    with StartPages(settings.web_host, settings.web_port, registry) as pages:
+        tail = sum(
+            ready_local_state(table, settings.kafka_bootstrap, changelog,
+                              on_disk=settings.table_store == "rocksdb",
+                              say=pages.say)
+            for table, changelog in local_tables(settings, pipeline)
         )  # fmt: skip
-    if pipeline.entity_table is not None:  # the entity stage's table, a partition each
-        for partition in range(settings.partitions):
-            tail += ready_local_state(
-                pipeline.entity_table(partition), settings.kafka_bootstrap,
-                TP(settings.entities_changelog_topic(), partition), on_disk=on_disk,
-            )  # fmt: skip
     pipeline.ops.changelog_tail.set(tail)
     try:
         return run_worker(pipeline.app, settings)

@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -112,7 +113,12 @@ def check_local_state(
 
 
 async def prime_local_store(
-    table: FaustLogTable, bootstrap: str, tp: TP, end: int, reported_end: int
+    table: FaustLogTable,
+    bootstrap: str,
+    tp: TP,
+    end: int,
+    reported_end: int,
+    on_progress: Callable[[int], None] = lambda _read: None,
 ) -> int:
     """Read the whole changelog into an empty local store before Faust starts; returns
     the records read.
@@ -123,24 +129,36 @@ async def prime_local_store(
     reads a million in seconds. It reads up to ``end`` (the true end, at start); the
     persisted offset is set to the reported end - 1 (the most Faust accepts on Tansu),
     so Faust's recovery reads what was written since (and the rest of the last batch
-    again: the same values in the same order)."""
+    again: the same values in the same order). ``on_progress`` is told the records read
+    after each batch."""
     read = 0
     async for records in partition_batches(bootstrap, tp.topic, tp.partition, end):
         for record in records:
             if record.key is not None:
                 table.put_read(record.key, record.value)
         read += len(records)
+        on_progress(read)
     if read:
         table.table.data.set_persisted_offset(tp, reported_end - 1)
     return read
 
 
-def ready_local_state(table: FaustLogTable, bootstrap: str, changelog: TP, *, on_disk: bool) -> int:
+def ready_local_state(
+    table: FaustLogTable,
+    bootstrap: str,
+    changelog: TP,
+    *,
+    on_disk: bool,
+    say: Callable[[str], None] = lambda _doing: None,
+) -> int:
     """Before Faust starts: the local store checked against the changelog (and set back
     or started afresh, see :func:`check_local_state`), and an empty one on disk filled
-    from the changelog. Returns the changelog records read on top of the store.
+    from the changelog. Returns the changelog records read on top of the store. ``say``
+    is told what it is doing, and how far it got (for /readyz meanwhile).
 
     Not a coroutine: Faust's store must be made outside any event loop but its own."""
+    name = f"{changelog.topic}[{changelog.partition}]"
+    say(f"checking the local store against changelog {name}")
     store = table.data
     # the end from the last batch itself: Tansu reports its base offset + 1
     last_batch = asyncio.run(read_last_batch(bootstrap, changelog.topic, changelog.partition))
@@ -150,7 +168,13 @@ def ready_local_state(table: FaustLogTable, bootstrap: str, changelog: TP, *, on
     if not (on_disk and end and (position.persisted_offset is None or position.lost_by_broker)):
         return position.tail_records
     started = time.monotonic()
-    read = asyncio.run(prime_local_store(table, bootstrap, changelog, end, reported_end))
+
+    def progress(read: int) -> None:
+        say(f"reading changelog {name} into the empty local store: {read:,} of {end:,} records")
+
+    read = asyncio.run(
+        prime_local_store(table, bootstrap, changelog, end, reported_end, on_progress=progress)
+    )
     log.info("read %d changelog records into the empty local table store in %.1f s",
              read, time.monotonic() - started)  # fmt: skip
     return read

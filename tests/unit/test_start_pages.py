@@ -1,0 +1,53 @@
+"""The pages a worker serves before Faust starts, while its local stores are read."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter
+
+from streams.devstack.stack import free_port
+from streams.errors import StackError
+from streams.pipeline.start_pages import StartPages
+
+
+def fetch(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_alive_not_ready_with_progress_and_metrics_then_the_port_is_free() -> None:
+    registry = CollectorRegistry()
+    Counter("revpulse_test_reads", "a metric of the worker's registry", registry=registry).inc(3)
+    port = free_port()
+    with StartPages("127.0.0.1", port, registry) as pages:
+        assert fetch(port, "/healthz") == (200, json.dumps({"status": "alive"}))
+        pages.say("reading changelog ledger-state[0] into the empty local store: 500 of 900")
+        status, body = fetch(port, "/readyz")
+        assert status == 503
+        ready = json.loads(body)
+        assert ready["ready"] is False and ready["not_ready"] == ["recovery"]
+        assert ready["recovery"].endswith("500 of 900")
+        status, metrics = fetch(port, "/metrics")
+        assert status == 200 and "revpulse_test_reads_total 3.0" in metrics
+        assert fetch(port, "/nothing")[0] == 404
+    with socket.socket() as again:  # Faust's web server binds the same port next, as
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # asyncio's does on Unix
+        again.bind(("127.0.0.1", port))
+        again.listen()
+
+
+def test_a_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(StackError, match=f"127.0.0.1:{port}"):
+            StartPages("127.0.0.1", port, CollectorRegistry())
