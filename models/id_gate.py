@@ -16,13 +16,21 @@ it was told: those of its own events, and those :meth:`IdGate.advance` reports.
 Accepted ids are remembered for the dedup horizon (models.dedup), not for ever:
 :meth:`IdGate.forget_ids` forgets, a bounded slice per call, the ids whose events lie a
 horizon or more behind the slowest source's mark, and every event older than the ids
-forgotten is judged late, so none of them counts twice.
+forgotten is judged late, so none of them counts twice. It finds them in an index by
+day (``<prefix>.id_days``, models.dedup.day_key) kept next to the ids, so it reads only
+the ids it forgets. On a Kafka-logged table the index costs one more changelog record
+per admitted event and one more tombstone per id forgotten (a key of the map's name,
+the day and the id, a one-byte value), in the write-ahead records too; a pass
+over ``<prefix>.ids`` read and decoded every remembered id each time the cutoff moved on
+by half a horizon (two or three reads of each id over its life, most of them finding
+nothing to forget). Ids stored before the index (or before ids had a day) are indexed
+once, a slice per call, before the index is used (:meth:`IdGate.forget_ids`).
 
 The maps of a gate opened with ``prefix="ledger"`` are the ledger's own (``ledger.ids``,
-``ledger.forgetting``, ``ledger.marks``, ``ledger.counts``), keys and codecs unchanged,
-so a gate loads what a ledger stored. ``ledger.marks`` and ``ledger.counts`` are shared:
-the gate's keys there are ``source:<name>``, FORGOTTEN_BEFORE and FORGOTTEN, the
-ledger's ``watermark`` and ``accepted``.
+``ledger.id_days``, ``ledger.forgetting``, ``ledger.marks``, ``ledger.counts``), keys
+and codecs unchanged, so a gate loads what a ledger stored. ``ledger.marks`` and
+``ledger.counts`` are shared: the gate's keys there are ``source:<name>``,
+FORGOTTEN_BEFORE and FORGOTTEN, the ledger's ``watermark`` and ``accepted``.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import datetime as dt
 import enum
 
 from models import dedup
-from models.dedup import SEEN_ID, SeenId
+from models.dedup import ID_DAY, SEEN_ID, SeenId, day_key, split_day_key
 from models.events import Event
 from models.holdable import cannot_hold, check_holdable, digest_of
 from models.keyed import COUNT, TEXTS, MemoryMaps, StateMaps
@@ -39,10 +47,16 @@ from models.ledger_codecs import INSTANT
 from models.policy import MetricPolicy
 
 # in <prefix>.marks: the cutoff of the latest pass that forgets ids; in <prefix>.counts:
-# the ids forgotten so far; in <prefix>.forgetting: the last id the pass under way looked at
+# the ids forgotten so far
 FORGOTTEN_BEFORE = "ids_forgotten_before"
 FORGOTTEN = "ids_forgotten"
-PASS_CURSOR = "cursor"
+# in <prefix>.forgetting: the last index key the pass under way looked at; the last id the
+# one-time indexing of ids stored before the index looked at; that indexing is done; and
+# the last id a pass of the release before the index looked at (its pass under way)
+PASS_CURSOR = "day_cursor"
+INDEX_CURSOR = "index_cursor"
+INDEXED = "indexed"
+SCAN_CURSOR = "cursor"
 SOURCE_MARK = "source:"  # in <prefix>.marks, before a source's name: its mark
 # in <prefix>.marks: the latest instant of an event the ledger on these maps accepted
 WATERMARK = "watermark"
@@ -78,6 +92,8 @@ class IdGate:
         # per accepted event_id, the digest of what it said (a re-send with other content
         # is a conflict: models.events.canonical_digest) and its day, for the horizon
         self._ids = maps.open(f"{prefix}.ids", SEEN_ID)
+        # the same ids by day: day_key(day, event_id), for forget_ids
+        self._days = maps.open(f"{prefix}.id_days", ID_DAY)
         self._forgetting = maps.open(f"{prefix}.forgetting", TEXTS)  # the pass under way
         self._marks = maps.open(f"{prefix}.marks", INSTANT)
         self._counts = maps.open(f"{prefix}.counts", COUNT)
@@ -91,6 +107,10 @@ class IdGate:
         self._update_lateness_mark()
         # ids of events before this instant may be forgotten: such events are late
         self._forgotten_before: dt.datetime | None = self._marks.get(FORGOTTEN_BEFORE)
+        # no id stored yet: every id this gate remembers is indexed, none needs indexing
+        # (on maps in memory, this read sorts the ids once, until INDEXED is stored)
+        self._indexed = self._forgetting.get(INDEXED) is not None
+        self._nothing_to_index = not self._indexed and not self._ids.items_after(None, 1)
 
     # -- judging ------------------------------------------------------------------
 
@@ -142,7 +162,9 @@ class IdGate:
     def remember(self, event: Event, digest: bytes, source: str | None) -> None:
         """Admit an event :meth:`judge` judged None, whose ``digest`` check_holdable gave:
         its id is remembered, and ``source``'s mark (unless None) moves on to it."""
-        self._ids.put(event.event_id, SeenId(digest, event.occurred_day))
+        day = event.occurred_day
+        self._ids.put(event.event_id, SeenId(digest, day))
+        self._days.put(day_key(day, event.event_id), True)
         if source is not None:
             self.advance(source, event.occurred_at)
 
@@ -200,43 +222,111 @@ class IdGate:
         """Accepted ids forgotten so far."""
         return self._counts.get(FORGOTTEN) or 0
 
-    def forget_ids(self, limit: int) -> int:
-        """Look at up to ``limit`` remembered ids, and forget those whose event's UTC day
-        ended a horizon or more before the lateness mark; returns how many it forgot.
+    @property
+    def pass_under_way(self) -> bool:
+        """Whether a pass (or the indexing of ids stored before the index) is under way:
+        the next :meth:`forget_ids` goes on with it."""
+        if not self._indexed and not self._nothing_to_index:
+            return True
+        return self._forgetting.get(PASS_CURSOR) is not None
 
-        A pass over every id goes on from where the call before stopped (in key order,
-        across restarts too), and starts only when the cutoff (the mark less the
-        horizon) has moved on by a share of the horizon since the last pass started
-        (models.dedup.PASS_STEP). An id stored without a day is given the day of the
-        ledger's watermark (``<prefix>.marks``), else of the latest source's mark."""
+    def forget_ids(self, limit: int) -> int:
+        """Forget, reading up to ``limit`` entries of the index by day, the ids whose
+        event's UTC day ended a horizon or more before the lateness mark; returns how
+        many it forgot.
+
+        A pass reads the index in key order (by day) from where the call before stopped
+        (across restarts too), and ends at its first entry not forgettable. It starts
+        only when the cutoff (the mark less the horizon) has moved on by a share of the
+        horizon since the last pass started (models.dedup.PASS_STEP), and its cutoff is
+        stored before any id is forgotten: a call between passes reads nothing, and the
+        ids are forgotten at the same cutoffs as when passes read every id.
+
+        On maps that hold ids stored before the index, the calls first index them
+        (:meth:`_index_ids`), and only then use the index."""
+        if limit < 1:
+            return 0
+        if not self._indexed:
+            if not self._nothing_to_index:
+                return self._index_ids(limit)
+            self._set_indexed()
         cursor = self._forgetting.get(PASS_CURSOR)
-        if limit < 1 or (cursor is None and not self._start_pass()):
+        if cursor is None and not self._start_pass():
             return 0
         cutoff = self._forgotten_before
         assert cutoff is not None  # set when the pass started
-        seen = self._ids.items_after(cursor[0] if cursor else None, limit)
+        seen = self._days.items_after(cursor[0] if cursor else None, limit)
+        done = len(seen) < limit
         forgotten = 0
-        for event_id, entry in seen:
-            if entry.day is None:  # no event accepted before is later than the watermark
-                stamped = SeenId(entry.digest, self._undated_day())
-                self._ids.put(event_id, stamped)
-            elif dedup.forgettable(entry.day, cutoff):
-                self._ids.delete(event_id)
-                forgotten += 1
-        if len(seen) < limit:
-            self._forgetting.delete(PASS_CURSOR)  # the pass is done
+        for key, _present in seen:
+            day, event_id = split_day_key(key)
+            if not dedup.forgettable(day, cutoff):
+                done = True
+                break
+            self._days.delete(key)
+            self._ids.delete(event_id)
+            forgotten += 1
+        if done:
+            self._forgetting.delete(PASS_CURSOR)
         else:
             self._forgetting.put(PASS_CURSOR, (seen[-1][0],))
-        if forgotten:
-            self._counts.put(FORGOTTEN, self.forgotten_count + forgotten)
+        self._count_forgotten(forgotten)
         return forgotten
 
-    def _undated_day(self) -> dt.date:
-        """The day for an id stored without one: no event accepted before it is later."""
+    def _index_ids(self, limit: int) -> int:
+        """One slice of the one-time indexing of ids stored before the index: each id
+        read gets its index entry (an id stored without a day is first given the day of
+        the ledger's watermark, else of the latest source's mark; with neither known,
+        the slice stops and waits for one), and an id the stored cutoff lets go is
+        forgotten instead (a pass of the release before may have been under way: its
+        cutoff is the stored one). Returns how many it forgot.
+
+        Goes on from the id the slice before stopped at, across restarts too; no pass
+        starts until it is done, so the cutoff does not move meanwhile. An id remembered
+        meanwhile is indexed by :meth:`remember`."""
+        cursor = self._forgetting.get(INDEX_CURSOR)
+        seen = self._ids.items_after(cursor[0] if cursor else None, limit)
+        cutoff = self._forgotten_before
+        last, forgotten, waiting = None, 0, False
+        for event_id, entry in seen:
+            day = entry.day if entry.day is not None else self._undated_day()
+            if day is None:
+                waiting = True
+                break
+            if cutoff is not None and dedup.forgettable(day, cutoff):
+                # remembered before the index (one remembered since is not before the
+                # cutoff), so it has no entry in it
+                self._ids.delete(event_id)
+                forgotten += 1
+            else:
+                if entry.day is None:
+                    self._ids.put(event_id, SeenId(entry.digest, day))
+                self._days.put(day_key(day, event_id), True)
+            last = event_id
+        self._count_forgotten(forgotten)
+        if not waiting and len(seen) < limit:
+            self._forgetting.delete(INDEX_CURSOR)
+            self._forgetting.delete(SCAN_CURSOR)  # a pass of the release before: done too
+            self._set_indexed()
+        elif last is not None:
+            self._forgetting.put(INDEX_CURSOR, (last,))
+        return forgotten
+
+    def _set_indexed(self) -> None:
+        self._forgetting.put(INDEXED, ())
+        self._indexed = True
+
+    def _count_forgotten(self, forgotten: int) -> None:
+        if forgotten:
+            self._counts.put(FORGOTTEN, self.forgotten_count + forgotten)
+
+    def _undated_day(self) -> dt.date | None:
+        """The day for an id stored without one: no event accepted before it is later.
+        None while no mark is known."""
         latest = self._marks.get(WATERMARK)
-        if latest is None:
-            latest = max(self._source_marks.values())  # a pass started: a mark is known
-        return latest.astimezone(dt.UTC).date()
+        if latest is None and self._source_marks:
+            latest = max(self._source_marks.values())
+        return None if latest is None else latest.astimezone(dt.UTC).date()
 
     def _start_pass(self) -> bool:
         """Start a pass if one is due: its cutoff is stored before any id is forgotten."""

@@ -98,8 +98,8 @@ class Ledger:
         self.policy = policy
         self.sources = sources
         maps = MemoryMaps() if maps is None else maps
-        # the ids and the sources' marks: ledger.ids, ledger.forgetting, and its own keys
-        # in ledger.marks and ledger.counts (the same maps as this ledger's below)
+        # the ids and the sources' marks: ledger.ids, ledger.id_days, ledger.forgetting, and
+        # its own keys in ledger.marks and ledger.counts (the same maps as this ledger's below)
         self._gate = IdGate(policy, sources, maps, prefix="ledger")
         # per entity, the fact that represents it (the earliest, by rank)
         self._leads = maps.open("ledger.leads", LEAD)
@@ -296,10 +296,16 @@ class Ledger:
         return self._gate.forgotten_count
 
     def forget_ids(self, limit: int) -> int:
-        """Look at up to ``limit`` remembered ids, and forget those whose event's UTC day
-        ended a horizon or more before the lateness mark; returns how many it forgot
-        (models.id_gate.IdGate.forget_ids)."""
+        """Read up to ``limit`` entries of the ids' index by day, and forget the ids
+        whose event's UTC day ended a horizon or more before the lateness mark; returns
+        how many it forgot (models.id_gate.IdGate.forget_ids)."""
         return self._gate.forget_ids(limit)
+
+    @property
+    def pass_under_way(self) -> bool:
+        """Whether the next :meth:`forget_ids` goes on with a pass under way
+        (models.id_gate.IdGate.pass_under_way)."""
+        return self._gate.pass_under_way
 
     @property
     def _forgetting(self) -> KeyedMap[tuple[str, ...]]:

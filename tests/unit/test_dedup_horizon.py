@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from models.dedup import SEEN_ID, SeenId, forgettable
 from models.events import Event, canonical_digest, parse_event
+from models.id_gate import INDEXED
 from models.keyed import DictMap, EncodedMap, MemoryMaps
-from models.ledger import Ledger, Outcome
+from models.ledger import PASS_CURSOR, Ledger, Outcome
 from models.ledger_codecs import INSTANT
 from models.policy import MetricPolicy
 from models.series import compute_points
@@ -40,12 +41,20 @@ def remembered(maps: MemoryMaps) -> list[str]:
     return sorted(key for key, _seen in maps.maps["ledger.ids"].items())
 
 
+def without_the_index(maps: MemoryMaps) -> None:
+    """The maps as the release before the index by day left them: no ledger.id_days, and
+    no record of the indexing."""
+    days = maps.maps.pop("ledger.id_days", None)
+    assert days is not None and len(days) == len(maps.maps["ledger.ids"])
+    maps.maps["ledger.forgetting"].delete(INDEXED)
+
+
 def forget_all(ledger: Ledger) -> int:
     """Every slice of the pass due now."""
     forgotten = 0
     while True:
         forgotten += ledger.forget_ids(1000)
-        if ledger._forgetting.get("cursor") is None:
+        if not ledger.pass_under_way:
             return forgotten
 
 
@@ -146,7 +155,7 @@ def test_a_pass_is_bounded_per_call_and_goes_on_where_it_stopped() -> None:
     assert remembered(maps) == ["z"]
     assert again.forgotten_count == 10 and again.accepted_count == 11
     assert again.forget_ids(4) == 0  # no pass is due: nothing is read
-    assert maps.maps["ledger.forgetting"].get("cursor") is None
+    assert maps.maps["ledger.forgetting"].get(PASS_CURSOR) is None
 
 
 def test_a_pass_starts_only_when_the_cutoff_moved_half_a_horizon() -> None:
@@ -200,10 +209,13 @@ def test_an_id_without_a_day_is_given_the_watermarks_and_forgotten_a_horizon_lat
     old = spend_at("e1", "2024-03-01T12:00:00Z")
     ledger.apply(old)
     ledger.apply(spend_at("e2", "2024-03-02T12:00:00Z"))
+    ledger.store_changes()
     ids = maps.maps["ledger.ids"]
     assert isinstance(ids, EncodedMap)
-    for key in ("e1", "e2"):  # as the release before wrote them: the digest alone
+    for key in ("e1", "e2"):  # as the release before the horizon wrote them: the digest alone
         ids._values[key] = ids._values[key][:8]
+    without_the_index(maps)
+    ledger = Ledger(POLICY, maps=maps)
     ledger.apply(spend_at("e3", "2024-03-10T12:00:00Z"))  # cutoff 03-07: e1's day is past
     assert forget_all(ledger) == 0  # no day: given the watermark's (03-10), kept
     assert ids.get("e1") == SeenId(canonical_digest(old), dt.date(2024, 3, 10))

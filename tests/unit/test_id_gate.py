@@ -220,8 +220,10 @@ def test_a_gate_stores_what_the_ledger_stores_of_ids_and_marks() -> None:
     while gate.forget_ids(2):
         pass
     ledgers, gates = gate_state(ledger_maps), gate_state(gate_maps)
-    assert sorted(gates) == ["ledger.counts", "ledger.forgetting", "ledger.ids", "ledger.marks"]
-    for name in ("ledger.ids", "ledger.forgetting"):
+    assert sorted(gates) == [
+        "ledger.counts", "ledger.forgetting", "ledger.id_days", "ledger.ids", "ledger.marks",
+    ]  # fmt: skip
+    for name in ("ledger.ids", "ledger.id_days", "ledger.forgetting"):
         assert gates[name] == ledgers[name]
     assert gates["ledger.marks"] == [kv for kv in ledgers["ledger.marks"] if kv[0] != "watermark"]
     assert gates["ledger.counts"] == [("ids_forgotten", 3)]
