@@ -188,6 +188,7 @@ class Takeover:
     ledger_seconds: float  # until its ledger holds every event again
     tail_records: float  # changelog records it read on top of its local store
     poll: Poll
+    assigned_seconds: float | None = None  # until the facts topic was assigned to it (log)
 
 
 @dataclass
@@ -359,7 +360,8 @@ def restart(
     """SIGKILL the worker, start another on ``data_dir``, time its recovery."""
     worker.child.kill()
     settings = worker.settings
-    spawned = time.monotonic()
+    offset = log_size(worker)  # the new worker's log goes on in the same file
+    spawned, spawned_at = time.monotonic(), time.time()
     worker = WorkerProcess(settings, overrides, log_dir, args.metrics_timeout, data_dir)
     poll, stop = Poll(), threading.Event()
     poller = threading.Thread(
@@ -386,7 +388,9 @@ def restart(
     finally:
         stop.set()
         poller.join()
-    return worker, Takeover(ready - spawned, poll.ledger_at - spawned, tail, poll)
+    log = read_takeover(log_since(worker, offset), settings.facts_topic, settings.changelog_topic())
+    assigned = None if log.assigned_at is None else log.assigned_at - spawned_at
+    return worker, Takeover(ready - spawned, poll.ledger_at - spawned, tail, poll, assigned)
 
 
 def changelog_end(settings: Settings) -> int:
@@ -688,10 +692,12 @@ FRESH = "fresh worker, no local state"
 
 
 def takeover_line(what: str, takeover: Takeover) -> str:
-    poll = takeover.poll
+    poll, assigned = takeover.poll, takeover.assigned_seconds
+    after = "" if assigned is None else f" ({takeover.ledger_seconds - assigned:.1f} s after "
+    after += "" if assigned is None else f"the ledger was assigned, at {assigned:.1f} s)"
     return (
         f"  {what}: until /readyz {takeover.ready_seconds:.1f} s, until the ledger holds "
-        f"all M again {takeover.ledger_seconds:.1f} s, changelog records read "
+        f"all M again {takeover.ledger_seconds:.1f} s{after}, changelog records read "
         f"{takeover.tail_records:,.0f}; /metrics meanwhile: longest answer "
         f"{poll.max_seconds:.2f} s, {poll.timeouts} timeouts of {poll.polls} polls "
         f"(every {RECOVERY_POLL_SECONDS:g} s)"

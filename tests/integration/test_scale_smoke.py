@@ -20,7 +20,8 @@ STAGE = re.compile(
     re.MULTILINE,
 )
 TAKEOVER = (
-    rf"until /readyz ({NUMBER}) s, until the ledger holds all M again ({NUMBER}) s, "
+    rf"until /readyz ({NUMBER}) s, until the ledger holds all M again ({NUMBER}) s "
+    rf"\(({NUMBER}) s after the ledger was assigned, at ({NUMBER}) s\), "
     rf"changelog records read ({NUMBER}); /metrics meanwhile: longest answer ({NUMBER}) s, "
     rf"({NUMBER}) timeouts of ({NUMBER}) polls"
 )
@@ -75,10 +76,13 @@ def test_short_scale_run_prints_every_figure() -> None:
     late, duplicates = (number(value) for value in found[0].groups())
     assert late == 0 and duplicates == 0, out  # time order + default lateness loses nothing
     for takeover in found[1:3]:
-        ready, rebuilt, _tail, _longest, _timeouts, polls = map(number, takeover.groups())
-        assert 0 < ready <= rebuilt, out
+        ready, rebuilt, after, assigned, _tail, _longest, _timeouts, polls = map(
+            number, takeover.groups()
+        )
+        assert 0 < ready <= rebuilt and 0 < assigned <= rebuilt, out
+        assert abs(assigned + after - rebuilt) < 0.15, out  # the two parts add up
         assert polls > 0, out  # /metrics was polled during the recovery
-    same_dir_tail, fresh_tail = number(found[1].group(3)), number(found[2].group(3))
+    same_dir_tail, fresh_tail = number(found[1].group(5)), number(found[2].group(5))
     # the same data directory reads (almost) nothing of the changelog; a fresh worker all of it
     assert same_dir_tail < fresh_tail and fresh_tail > 0, out
     start, sent, written, assigned, target, held, _after, read, _last, _long, _t, polls = map(
