@@ -28,7 +28,7 @@ from streams.devstack.stack import (
     spawn,
     start_broker,
     start_redis,
-    wait_for_port,
+    wait_for_page,
 )
 from streams.devstack.status import status_line
 from streams.devstack.supervision import Backoff
@@ -124,7 +124,7 @@ class DevStack:
             child = unit.launch()
             self.write_pids()
             if unit is self.worker:
-                wait_for_port(self.web_port, 60, child.process)
+                wait_for_page(self.web_port, "/openapi.json", 60, child.process)
 
     def write_pids(self) -> None:
         """``pids.json`` in the run directory: which process is which, right now."""

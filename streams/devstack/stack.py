@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,26 @@ def wait_for_port(port: int, timeout_seconds: float, process: subprocess.Popen[b
                 return
         time.sleep(0.05)
     raise StackError(f"nothing listening on 127.0.0.1:{port} after {timeout_seconds} s")
+
+
+def wait_for_page(
+    port: int, path: str, timeout_seconds: float, process: subprocess.Popen[bytes]
+) -> None:
+    """Until ``GET path`` on the port answers 200: a worker answers its probes while it
+    reads its local state (streams.pipeline.start_pages), before its own web server,
+    which alone serves ``/openapi.json`` and takes events, is up."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"process exited with code {process.returncode} before serving")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as page:
+                if page.status == 200:
+                    return
+        except (OSError, ValueError):
+            pass  # not listening yet, or not this page yet (an HTTPError is an OSError)
+        time.sleep(0.1)
+    raise StackError(f"127.0.0.1:{port}{path} did not answer 200 after {timeout_seconds} s")
 
 
 @dataclass

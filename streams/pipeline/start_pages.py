@@ -6,7 +6,9 @@ A fresh worker fills its empty store from the changelogs first
 records and minutes (bench.scale, 4,000,000 events: 15 million records, about 150 s).
 Without these pages the port would refuse every probe meanwhile, and an orchestrator
 would take the worker for dead. They answer from a thread of their own: alive, not
-ready with what is being read and how far, and the worker's registry.
+ready with what is being read and how far, and the worker's registry; an event posted
+meanwhile is refused with 503 and Retry-After. What waits for the worker's own server
+(``revpulse dev``) waits for a page only it serves (``/openapi.json``).
 """
 
 from __future__ import annotations
@@ -85,9 +87,23 @@ class StartPages:
                 else:
                     self._send(404, "text/plain", "not found")
 
-            def _send(self, status: int, content_type: str, body: str | bytes) -> None:
+            def do_POST(self) -> None:
+                """Events sent before the worker's own server is up: refused with a
+                reason and a time to come back, never taken and dropped."""
+                body = {"error": f"the worker is starting ({pages.doing}); retry shortly"}
+                self._send(503, "application/json", json.dumps(body), retry_after_seconds=5)
+
+            def _send(
+                self,
+                status: int,
+                content_type: str,
+                body: str | bytes,
+                retry_after_seconds: int | None = None,
+            ) -> None:
                 data = body.encode() if isinstance(body, str) else body
                 self.send_response(status)
+                if retry_after_seconds is not None:
+                    self.send_header("Retry-After", str(retry_after_seconds))
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -51,3 +51,19 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(StackError, match=f"127.0.0.1:{port}"):
             StartPages("127.0.0.1", port, CollectorRegistry())
+
+
+def test_an_event_posted_before_the_worker_serves_is_refused_with_a_reason() -> None:
+    port = free_port()
+    with StartPages("127.0.0.1", port, CollectorRegistry()) as pages:
+        pages.say("reading changelog id-gate[2] into the empty local store: 10 of 20 records")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/events", data=b"[]", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 503
+        assert refused.value.headers["Retry-After"] == "5"
+        assert (
+            "the worker is starting (reading changelog id-gate[2]" in refused.value.read().decode()
+        )
