@@ -99,7 +99,10 @@ def test_the_scan_finds_a_marked_process() -> None:
     marker, env = marked_env()
     sleeper = subprocess.Popen(["sleep", "60"], env=env)
     try:
-        assert list(marked(marker)) == [sleeper.pid]
+        # Popen returns once exec has closed the child's inherited pipe, which the
+        # kernel does before it lays out the new environment: /proc/<pid>/environ can
+        # read empty for a moment (the clean-clone CI on 8d0cf68 saw it).
+        wait_for(lambda: list(marked(marker)) == [sleeper.pid], 10, "the marked sleeper")
     finally:
         sleeper.kill()
         sleeper.wait()
