@@ -130,14 +130,13 @@ async def test_a_flushed_redis_is_detected(server: RedisServer) -> None:
     owner = ledger_owner()
     sink = RedisSink(server.url, KEYS)
     await sink.start()
-    client = aioredis.Redis.from_url(server.url)
     try:
         publication = owner.publication(T0)
         assert publication is not None
         await sink.publish(publication)
-        await client.flushdb()
+        async with aioredis.Redis.from_url(server.url) as client:
+            await client.flushdb()
         with pytest.raises(SinkUnavailableError, match="is gone"):
             await sink.check()
     finally:
-        await client.aclose()
         await sink.close()

@@ -54,6 +54,12 @@ async def publish(url: str, keys: RedisKeys, *publications: Publication, **optio
         await sink.close()
 
 
+async def parts_listed(url: str, keys: RedisKeys) -> set[str]:
+    """The state parts the copy lists."""
+    async with aioredis.Redis.from_url(url) as client:
+        return {text(p) for p in await client.smembers(keys.state_parts)}
+
+
 async def test_a_full_write_replaces_its_own_part_and_no_other(redis_url: str) -> None:
     keys = fresh_keys()
     part_0 = StateDelta(
@@ -83,11 +89,7 @@ async def test_a_full_write_replaces_its_own_part_and_no_other(redis_url: str) -
     assert state.buckets.as_dict() == {KEY: {DAY: Decimal("1.5")}}
     assert sorted(state.contracts) == ["C0", "C2"]
     assert state.churns() == [Churn("A0", None, DAY)]
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        assert {text(p) for p in await client.smembers(keys.state_parts)} == {"0", "1"}
-    finally:
-        await client.aclose()
+    assert await parts_listed(redis_url, keys) == {"0", "1"}
 
 
 async def test_an_earlier_version_s_copy_is_read_until_a_full_write_removes_it(
@@ -95,8 +97,7 @@ async def test_an_earlier_version_s_copy_is_read_until_a_full_write_removes_it(
 ) -> None:
     keys = fresh_keys()
     legacy_buckets, legacy_contracts, legacy_churns = keys.legacy_state
-    client = aioredis.Redis.from_url(redis_url)
-    try:
+    async with aioredis.Redis.from_url(redis_url) as client:
         await client.hset(legacy_buckets, bucket_field(KEY, DAY), "4")
         await client.hset(legacy_contracts, "OLD", contract_to_json(booked("OLD", "A9")))
         await client.hset(legacy_churns, "e9", churn_to_json(Churn("A9", "OLD", DAY)))
@@ -110,8 +111,6 @@ async def test_an_earlier_version_s_copy_is_read_until_a_full_write_removes_it(
         assert await client.exists(*keys.legacy_state) == 0
         state = await read_state(redis_url, keys, POLICY)
         assert list(state.contracts) == ["C0"] and state.churns() == []
-    finally:
-        await client.aclose()
 
 
 def history() -> list[list[Event]]:
@@ -214,8 +213,7 @@ async def test_a_full_write_is_staged_then_moved_into_place(
     is the one before; what a write cut short left in staging is never read."""
     keys = fresh_keys()
     part = keys.state_part("0")
-    client = aioredis.Redis.from_url(redis_url)
-    try:
+    async with aioredis.Redis.from_url(redis_url) as client:
         await publish(redis_url, keys, publication(StateDelta(
             full=True, contracts={"C0": booked("C0", "A0")}, part="0")))  # fmt: skip
         await client.hset(f"{part.contracts}:staging", "LEFT", "from a write cut short")
@@ -240,5 +238,3 @@ async def test_a_full_write_is_staged_then_moved_into_place(
         state = await read_state(redis_url, keys, POLICY)
         assert sorted(state.contracts) == sorted(many)
         assert [text(k) async for k in client.scan_iter(f"{keys.prefix}*staging*")] == []
-    finally:
-        await client.aclose()
