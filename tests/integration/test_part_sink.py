@@ -18,6 +18,7 @@ from sinks.errors import SinkUnavailableError
 from sinks.part_sink import RedisPartSink
 from sinks.readback import read_state
 from sinks.redis_keys import RedisKeys
+from tests.integration.servers import started
 from tests.integration.test_state_copy import (
     DAY,
     KEY,
@@ -34,13 +35,9 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def write(url: str, keys: RedisKeys, *deltas: StateDelta, **options: object) -> None:
-    sink = RedisPartSink(url, keys, **options)  # type: ignore[arg-type]
-    await sink.start()
-    try:
+    async with started(RedisPartSink(url, keys, **options)) as sink:  # type: ignore[arg-type]
         for delta in deltas:
             await sink.write(delta, NOON)
-    finally:
-        await sink.close()
 
 
 async def test_entity_parts_sit_next_to_the_ledger_s_and_replace_only_themselves(
@@ -77,9 +74,7 @@ async def test_a_part_redis_lost_is_refused_an_increment_and_written_in_full(
     redis_url: str,
 ) -> None:
     keys = fresh_keys()
-    sink = RedisPartSink(redis_url, keys)
-    await sink.start()
-    try:
+    async with started(RedisPartSink(redis_url, keys)) as sink:
         await sink.write(StateDelta(full=True, contracts={"C0": booked("C0", "A0")},
                                     part="entities-0"), NOON)  # fmt: skip
         async with aioredis.Redis.from_url(redis_url) as client:  # flushed
@@ -93,8 +88,6 @@ async def test_a_part_redis_lost_is_refused_an_increment_and_written_in_full(
         # an increment to a part never written by this sink is refused too
         with pytest.raises(SinkUnavailableError):
             await sink.write(StateDelta(contracts=everything, part="entities-1"), NOON)
-    finally:
-        await sink.close()
 
 
 async def test_an_entity_part_is_bounded_and_records_what_it_answers(redis_url: str) -> None:

@@ -23,6 +23,7 @@ from sinks.readback import points_as_of, read_state
 from sinks.redis_keys import RedisKeys, text
 from sinks.redis_sink import RedisSink
 from streams.pipeline.owner import LedgerOwner
+from tests.integration.servers import started
 from tests.unit.builders import churn, contract, lead
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,13 +46,9 @@ def publication(delta: StateDelta, clock: dt.datetime = NOON) -> Publication:
 
 
 async def publish(url: str, keys: RedisKeys, *publications: Publication, **options: object) -> None:
-    sink = RedisSink(url, keys, **options)  # type: ignore[arg-type]
-    await sink.start()
-    try:
+    async with started(RedisSink(url, keys, **options)) as sink:  # type: ignore[arg-type]
         for each in publications:
             await sink.publish(each)
-    finally:
-        await sink.close()
 
 
 async def parts_listed(url: str, keys: RedisKeys) -> set[str]:
@@ -218,8 +215,6 @@ async def test_a_full_write_is_staged_then_moved_into_place(
             full=True, contracts={"C0": booked("C0", "A0")}, part="0")))  # fmt: skip
         await client.hset(f"{part.contracts}:staging", "LEFT", "from a write cut short")
         many = {f"C{n}": booked(f"C{n}", f"A{n}") for n in range(1, 5001)}
-        sink = RedisSink(redis_url, keys)
-        await sink.start()
         staged_reads: list[list[str]] = []
         run = state_copy.run_pipeline
 
@@ -229,10 +224,8 @@ async def test_a_full_write_is_staged_then_moved_into_place(
             return replies
 
         monkeypatch.setattr(state_copy, "run_pipeline", reading_between)
-        try:
+        async with started(RedisSink(redis_url, keys)) as sink:
             await sink.publish(publication(StateDelta(full=True, contracts=many, part="0")))
-        finally:
-            await sink.close()
         assert len(staged_reads) > 3  # several round trips before the transaction
         assert all(read == ["C0"] for read in staged_reads)  # the copy before, whole
         state = await read_state(redis_url, keys, POLICY)
