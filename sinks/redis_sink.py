@@ -19,7 +19,7 @@ from models.series import MetricPoint
 from sinks.codec import point_to_json
 from sinks.errors import SinkUnavailableError
 from sinks.redis_keys import RedisKeys, text
-from sinks.state_copy import StateCopy
+from sinks.state_copy import StateCopy, run_pipeline
 
 # series whose history is pushed in one round trip: a few milliseconds of the loop each
 HISTORY_CHUNK_SERIES = 250
@@ -170,14 +170,9 @@ class RedisSink:
             last.update(chunk)
 
     async def _run(self, commands: Callable[[Any], None]) -> None:
-        """One non-transactional pipeline of ``commands``."""
+        """One non-transactional pipeline of ``commands`` (sinks.state_copy.run_pipeline)."""
         assert self._client is not None
-        pipe = self._client.pipeline(transaction=False)
-        commands(pipe)
-        try:
-            await pipe.execute()
-        except (RedisError, OSError) as error:
-            raise SinkUnavailableError(self.name, str(error)) from error
+        await run_pipeline(self._client, commands)
 
     async def withdraw(self) -> None:
         """Redis is shared: the new owner overwrites what is there. Forget our copy."""

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from models.entities import EntityState
 from models.state import StateDelta
 from sinks.base import PartSink
+from sinks.errors import SinkUnavailableError
 from sinks.ops_metrics import OpsMetrics
 from streams.pipeline.entity_stage import EntityStage
 from streams.pipeline.owner import STATE_PAGE_CONTRACTS
@@ -128,8 +129,12 @@ class EntityParts:
         except Exception as error:  # what the delta held is lost: the next write is full
             self.written.pop(partition, None)
             self.ops.sink_errors.labels(self.sink.name).inc()
-            log.warning("entity part %d of the state copy not written (%s): written in full "
-                        "next time", partition, error)  # fmt: skip
+            if isinstance(error, SinkUnavailableError):
+                log.warning("entity part %d of the state copy not written (%s): written in "
+                            "full next time", partition, error)  # fmt: skip
+            else:  # the sink's own bug: the same, with its traceback
+                log.error("entity part %d of the state copy not written: written in full "
+                          "next time", partition, exc_info=error)  # fmt: skip
             return
         self.written[partition] = part
         self.days[partition] = day

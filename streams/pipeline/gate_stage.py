@@ -47,7 +47,8 @@ __all__ = [
 ]  # fmt: skip
 
 GATE_CHUNK_EVENTS = 100  # events decided before the loop may run other work
-FORGET_IDS_PER_CHUNK = 1000  # remembered ids looked at after each chunk (dedup horizon)
+# entries of the ids' index by day read after each chunk (dedup horizon; models.id_gate)
+FORGET_IDS_PER_CHUNK = 1000
 GATE_FLUSH_EVERY_MESSAGES = FLUSH_EVERY_MESSAGES
 GATE_FLUSH_AFTER_SECONDS = FLUSH_AFTER_SECONDS
 

@@ -55,8 +55,8 @@ class TableRecovery:
 RECOVERY_POLL_SECONDS = 0.05
 # events applied before the loop may run other work: ~10 ms of ledger work at most
 APPLY_CHUNK_EVENTS = 100
-# remembered event ids looked at after each chunk, by the pass that forgets those past
-# the dedup horizon: ~4 ms on RocksDB, ten times the ids a chunk adds
+# entries of the ids' index by day read after each chunk, by the pass that forgets the
+# ids past the dedup horizon (models.id_gate): ten times the ids a chunk adds
 FORGET_IDS_PER_CHUNK = 1000
 # logged batches of the legacy ledger-log applied between two flushes of the state
 LEGACY_BATCHES_PER_FLUSH = 20

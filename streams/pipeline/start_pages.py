@@ -26,6 +26,9 @@ from streams.errors import StackError
 
 log = logging.getLogger(__name__)
 
+# an event batch posted meanwhile is read, and let go, this much at a time
+BODY_CHUNK_BYTES = 64 * 1024
+
 
 class StartPages:
     """The three pages on ``host:port`` from ``with`` until its end; ``doing`` is what
@@ -89,9 +92,20 @@ class StartPages:
 
             def do_POST(self) -> None:
                 """Events sent before the worker's own server is up: refused with a
-                reason and a time to come back, never taken and dropped."""
+                reason and a time to come back, never taken and dropped. The batch is
+                read first: closing with it unread resets the connection, and a client
+                still sending a large one would get a broken pipe, not the answer."""
+                self._skip_body()
                 body = {"error": f"the worker is starting ({pages.doing}); retry shortly"}
                 self._send(503, "application/json", json.dumps(body), retry_after_seconds=5)
+
+            def _skip_body(self) -> None:
+                try:
+                    left = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    left = 0
+                while left > 0 and (chunk := self.rfile.read(min(left, BODY_CHUNK_BYTES))):
+                    left -= len(chunk)
 
             def _send(
                 self,

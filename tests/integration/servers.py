@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+from sinks.base import PartSink, Sink
 from streams.devstack.stack import free_port, start_broker, start_redis
+
+S = TypeVar("S", bound="Sink | PartSink")
 
 
 def docker_reachable() -> bool:
@@ -66,3 +70,13 @@ def redis_url(log_dir: Path) -> Iterator[str]:
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             server.stop()
+
+
+@contextlib.asynccontextmanager
+async def started(sink: S) -> AsyncIterator[S]:
+    """A sink of the Redis under test, started, and closed when the block ends."""
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.close()

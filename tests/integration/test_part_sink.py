@@ -17,7 +17,8 @@ from sinks.codec import reach_from_fields
 from sinks.errors import SinkUnavailableError
 from sinks.part_sink import RedisPartSink
 from sinks.readback import read_state
-from sinks.redis_keys import RedisKeys, text
+from sinks.redis_keys import RedisKeys
+from tests.integration.servers import started
 from tests.integration.test_state_copy import (
     DAY,
     KEY,
@@ -25,6 +26,7 @@ from tests.integration.test_state_copy import (
     POLICY,
     booked,
     fresh_keys,
+    parts_listed,
     publication,
     publish,
 )
@@ -33,21 +35,9 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def write(url: str, keys: RedisKeys, *deltas: StateDelta, **options: object) -> None:
-    sink = RedisPartSink(url, keys, **options)  # type: ignore[arg-type]
-    await sink.start()
-    try:
+    async with started(RedisPartSink(url, keys, **options)) as sink:  # type: ignore[arg-type]
         for delta in deltas:
             await sink.write(delta, NOON)
-    finally:
-        await sink.close()
-
-
-async def parts_listed(url: str, keys: RedisKeys) -> set[str]:
-    client = aioredis.Redis.from_url(url)
-    try:
-        return {text(p) for p in await client.smembers(keys.state_parts)}
-    finally:
-        await client.aclose()
 
 
 async def test_entity_parts_sit_next_to_the_ledger_s_and_replace_only_themselves(
@@ -84,13 +74,11 @@ async def test_a_part_redis_lost_is_refused_an_increment_and_written_in_full(
     redis_url: str,
 ) -> None:
     keys = fresh_keys()
-    sink = RedisPartSink(redis_url, keys)
-    await sink.start()
-    client = aioredis.Redis.from_url(redis_url)
-    try:
+    async with started(RedisPartSink(redis_url, keys)) as sink:
         await sink.write(StateDelta(full=True, contracts={"C0": booked("C0", "A0")},
                                     part="entities-0"), NOON)  # fmt: skip
-        await client.delete(keys.state_parts, *keys.state_part("entities-0").all)  # flushed
+        async with aioredis.Redis.from_url(redis_url) as client:  # flushed
+            await client.delete(keys.state_parts, *keys.state_part("entities-0").all)
         with pytest.raises(SinkUnavailableError, match="written again in full"):
             await sink.write(StateDelta(contracts={"C1": booked("C1", "A0")},
                                         part="entities-0"), NOON)  # fmt: skip
@@ -100,9 +88,6 @@ async def test_a_part_redis_lost_is_refused_an_increment_and_written_in_full(
         # an increment to a part never written by this sink is refused too
         with pytest.raises(SinkUnavailableError):
             await sink.write(StateDelta(contracts=everything, part="entities-1"), NOON)
-    finally:
-        await client.aclose()
-        await sink.close()
 
 
 async def test_an_entity_part_is_bounded_and_records_what_it_answers(redis_url: str) -> None:
@@ -113,9 +98,6 @@ async def test_an_entity_part_is_bounded_and_records_what_it_answers(redis_url: 
                        part="entities-0")  # fmt: skip
     await write(redis_url, keys, delta, reach=reach)
     assert sorted((await read_state(redis_url, keys, POLICY)).contracts) == ["C0"]
-    client = aioredis.Redis.from_url(redis_url)
-    try:
+    async with aioredis.Redis.from_url(redis_url) as client:
         recorded = reach_from_fields(await client.hgetall(keys.state_part("entities-0").reach))
-    finally:
-        await client.aclose()
     assert recorded == reach.copy_reach(NOON.date())

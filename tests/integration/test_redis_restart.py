@@ -19,6 +19,7 @@ from sinks.redis_keys import RedisKeys
 from sinks.redis_sink import RedisSink
 from streams.devstack.stack import ChildProcess, free_port, start_redis
 from streams.pipeline.owner import LedgerOwner
+from tests.integration.servers import started
 from tests.unit.builders import contract, conversion, lead
 
 pytestmark = pytest.mark.timeout(60)
@@ -72,9 +73,7 @@ async def test_a_restarted_redis_is_detected_and_then_rewritten_whole(
     server: RedisServer,
 ) -> None:
     owner = ledger_owner()
-    sink = RedisSink(server.url, KEYS)
-    await sink.start()
-    try:
+    async with started(RedisSink(server.url, KEYS)) as sink:
         first = owner.publication(T0)
         assert first is not None and first.state is not None and first.state.full
         await sink.publish(first)
@@ -103,17 +102,13 @@ async def test_a_restarted_redis_is_detected_and_then_rewritten_whole(
         assert owner.ledger is not None
         day = T0.date()
         assert compute_points(state, day) == compute_points(owner.ledger, day)
-    finally:
-        await sink.close()
 
 
 async def test_an_idle_check_notices_the_restart_without_a_publication(
     server: RedisServer,
 ) -> None:
     owner = ledger_owner()
-    sink = RedisSink(server.url, KEYS)
-    await sink.start()
-    try:
+    async with started(RedisSink(server.url, KEYS)) as sink:
         publication = owner.publication(T0)
         assert publication is not None
         await sink.publish(publication)
@@ -122,22 +117,15 @@ async def test_an_idle_check_notices_the_restart_without_a_publication(
         with pytest.raises(SinkUnavailableError, match="Redis restarted"):
             await sink.check()
         await sink.check()  # told once; the next full publish starts over
-    finally:
-        await sink.close()
 
 
 async def test_a_flushed_redis_is_detected(server: RedisServer) -> None:
     owner = ledger_owner()
-    sink = RedisSink(server.url, KEYS)
-    await sink.start()
-    client = aioredis.Redis.from_url(server.url)
-    try:
+    async with started(RedisSink(server.url, KEYS)) as sink:
         publication = owner.publication(T0)
         assert publication is not None
         await sink.publish(publication)
-        await client.flushdb()
+        async with aioredis.Redis.from_url(server.url) as client:
+            await client.flushdb()
         with pytest.raises(SinkUnavailableError, match="is gone"):
             await sink.check()
-    finally:
-        await client.aclose()
-        await sink.close()

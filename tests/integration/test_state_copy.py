@@ -23,6 +23,7 @@ from sinks.readback import points_as_of, read_state
 from sinks.redis_keys import RedisKeys, text
 from sinks.redis_sink import RedisSink
 from streams.pipeline.owner import LedgerOwner
+from tests.integration.servers import started
 from tests.unit.builders import churn, contract, lead
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,13 +46,15 @@ def publication(delta: StateDelta, clock: dt.datetime = NOON) -> Publication:
 
 
 async def publish(url: str, keys: RedisKeys, *publications: Publication, **options: object) -> None:
-    sink = RedisSink(url, keys, **options)  # type: ignore[arg-type]
-    await sink.start()
-    try:
+    async with started(RedisSink(url, keys, **options)) as sink:  # type: ignore[arg-type]
         for each in publications:
             await sink.publish(each)
-    finally:
-        await sink.close()
+
+
+async def parts_listed(url: str, keys: RedisKeys) -> set[str]:
+    """The state parts the copy lists."""
+    async with aioredis.Redis.from_url(url) as client:
+        return {text(p) for p in await client.smembers(keys.state_parts)}
 
 
 async def test_a_full_write_replaces_its_own_part_and_no_other(redis_url: str) -> None:
@@ -83,11 +86,7 @@ async def test_a_full_write_replaces_its_own_part_and_no_other(redis_url: str) -
     assert state.buckets.as_dict() == {KEY: {DAY: Decimal("1.5")}}
     assert sorted(state.contracts) == ["C0", "C2"]
     assert state.churns() == [Churn("A0", None, DAY)]
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        assert {text(p) for p in await client.smembers(keys.state_parts)} == {"0", "1"}
-    finally:
-        await client.aclose()
+    assert await parts_listed(redis_url, keys) == {"0", "1"}
 
 
 async def test_an_earlier_version_s_copy_is_read_until_a_full_write_removes_it(
@@ -95,8 +94,7 @@ async def test_an_earlier_version_s_copy_is_read_until_a_full_write_removes_it(
 ) -> None:
     keys = fresh_keys()
     legacy_buckets, legacy_contracts, legacy_churns = keys.legacy_state
-    client = aioredis.Redis.from_url(redis_url)
-    try:
+    async with aioredis.Redis.from_url(redis_url) as client:
         await client.hset(legacy_buckets, bucket_field(KEY, DAY), "4")
         await client.hset(legacy_contracts, "OLD", contract_to_json(booked("OLD", "A9")))
         await client.hset(legacy_churns, "e9", churn_to_json(Churn("A9", "OLD", DAY)))
@@ -110,8 +108,6 @@ async def test_an_earlier_version_s_copy_is_read_until_a_full_write_removes_it(
         assert await client.exists(*keys.legacy_state) == 0
         state = await read_state(redis_url, keys, POLICY)
         assert list(state.contracts) == ["C0"] and state.churns() == []
-    finally:
-        await client.aclose()
 
 
 def history() -> list[list[Event]]:
@@ -214,14 +210,11 @@ async def test_a_full_write_is_staged_then_moved_into_place(
     is the one before; what a write cut short left in staging is never read."""
     keys = fresh_keys()
     part = keys.state_part("0")
-    client = aioredis.Redis.from_url(redis_url)
-    try:
+    async with aioredis.Redis.from_url(redis_url) as client:
         await publish(redis_url, keys, publication(StateDelta(
             full=True, contracts={"C0": booked("C0", "A0")}, part="0")))  # fmt: skip
         await client.hset(f"{part.contracts}:staging", "LEFT", "from a write cut short")
         many = {f"C{n}": booked(f"C{n}", f"A{n}") for n in range(1, 5001)}
-        sink = RedisSink(redis_url, keys)
-        await sink.start()
         staged_reads: list[list[str]] = []
         run = state_copy.run_pipeline
 
@@ -231,14 +224,10 @@ async def test_a_full_write_is_staged_then_moved_into_place(
             return replies
 
         monkeypatch.setattr(state_copy, "run_pipeline", reading_between)
-        try:
+        async with started(RedisSink(redis_url, keys)) as sink:
             await sink.publish(publication(StateDelta(full=True, contracts=many, part="0")))
-        finally:
-            await sink.close()
         assert len(staged_reads) > 3  # several round trips before the transaction
         assert all(read == ["C0"] for read in staged_reads)  # the copy before, whole
         state = await read_state(redis_url, keys, POLICY)
         assert sorted(state.contracts) == sorted(many)
         assert [text(k) async for k in client.scan_iter(f"{keys.prefix}*staging*")] == []
-    finally:
-        await client.aclose()

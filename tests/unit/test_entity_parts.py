@@ -7,8 +7,11 @@ meet keeps no contract and no churn."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+
+import pytest
 
 from models.book import BookedContract, Churn
 from models.state import StateDelta
@@ -32,6 +35,7 @@ class FakePartSink:
     )
     forgotten: list[str] = field(default_factory=list)
     failures: int = 0
+    failure: type[Exception] = SinkUnavailableError
 
     async def start(self) -> None:
         return None
@@ -39,7 +43,7 @@ class FakePartSink:
     async def write(self, delta: StateDelta, clock: dt.datetime | None) -> None:
         if self.failures:
             self.failures -= 1
-            raise SinkUnavailableError(self.name, "down")
+            raise self.failure(self.name, "down")
         self.written.append((delta, clock))
         if delta.full or delta.part not in self.copies:
             assert delta.full, "an incremental delta to a part never written in full"
@@ -111,6 +115,7 @@ async def test_each_part_is_written_in_full_then_only_what_changed() -> None:
 async def test_a_part_is_bounded_from_its_partitions_latest_event() -> None:
     pipeline, parts, sink = await fed()
     await parts.tick()
+    assert len(sink.written) == PARTITIONS  # the loop below checks every part
     for delta, clock in sink.written:
         state = pipeline.entities.parts[int(delta.part.split("-")[1])].state
         assert clock == state.watermark is not None
@@ -143,6 +148,23 @@ async def test_a_failed_write_makes_the_next_one_full() -> None:
     rewritten = sink.take()
     assert [d.full for d in rewritten] == [True]
     assert "C3" in rewritten[0].contracts
+
+
+@pytest.mark.parametrize(
+    ("failure", "traceback"), [(SinkUnavailableError, False), (TypeError, True)]
+)
+async def test_a_failed_write_is_logged_and_a_sink_s_own_bug_with_its_traceback(
+    failure: type[Exception], traceback: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    _pipeline, parts, sink = await fed()
+    sink.failure, sink.failures = failure, PARTITIONS
+    with caplog.at_level(logging.WARNING, logger="streams.pipeline.entity_parts"):
+        await parts.tick()
+    assert len(caplog.records) == PARTITIONS
+    assert all((record.exc_info is not None) is traceback for record in caplog.records)
+    assert parts.ops.sink_errors.labels("fake")._value.get() == PARTITIONS
+    await parts.tick()
+    assert [d.full for d in sink.take()] == [True] * PARTITIONS
 
 
 async def test_a_revoked_partition_is_no_longer_written_here() -> None:

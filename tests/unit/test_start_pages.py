@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 from streams.devstack.stack import free_port
 from streams.errors import StackError
 from streams.pipeline.start_pages import StartPages
+from streams.settings import Settings
 
 
 def fetch(port: int, path: str) -> tuple[int, str]:
@@ -67,3 +68,18 @@ def test_an_event_posted_before_the_worker_serves_is_refused_with_a_reason() -> 
         assert (
             "the worker is starting (reading changelog id-gate[2]" in refused.value.read().decode()
         )
+
+
+def test_a_batch_as_large_as_the_ingest_takes_is_read_then_refused() -> None:
+    """Not a broken pipe: the pages read the body before they answer (a socket closed
+    with data unread is reset, here while the client is still sending)."""
+    largest = Settings.model_fields["ingest_max_body_bytes"].default
+    port = free_port()
+    with StartPages("127.0.0.1", port, CollectorRegistry()):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/events", data=b"x" * largest, method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        with refused.value as answer:
+            assert answer.code == 503 and answer.headers["Retry-After"] == "5"
