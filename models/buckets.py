@@ -58,6 +58,9 @@ class DailyBuckets:
         self._touched: set[tuple[BucketKey, dt.date]] = set()
         self._unstored: set[dt.date] = set()  # days changed since store_changes
         self._no_day_before: dt.date = dt.date.max  # no amount is on an earlier day
+        # the latest retention limit a prune was given: an amount on an earlier day is
+        # not kept (the next prune would forget it; no window reaches it)
+        self._kept_from: dt.date = dt.date.min
         # per day, how many buckets hold an amount on it: what a prune looks through
         self._day_keys: dict[dt.date, int] = {}
         # per bucket, the same amounts by day number: what window sums are read from
@@ -85,6 +88,11 @@ class DailyBuckets:
         return sums
 
     def add(self, metric: str, segment: Segment, day: dt.date, amount: Decimal) -> None:
+        """Add ``amount`` to the bucket's day; a day before the last prune's limit is
+        past the retention, and is not kept: a backfill of history older than the
+        retention then costs no bucket day stored, published and pruned again."""
+        if day < self._kept_from:
+            return
         key: BucketKey = (metric, *segment)
         days = self._days[key]
         self._touched.add((key, day))
@@ -154,6 +162,8 @@ class DailyBuckets:
         days it forgot. Nothing is looked at unless a day may be that old (the limit
         moved, or a day before it was added), and then only the days held, and the
         buckets of the days forgotten: not every bucket day."""
+        # the limit follows the metrics clock, which does not go back
+        self._kept_from = max(self._kept_from, before_day)
         if before_day <= self._no_day_before:
             return 0
         self._no_day_before = before_day

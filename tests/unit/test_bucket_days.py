@@ -62,15 +62,33 @@ def test_one_entry_per_bucket_day_of_the_first_release_is_moved_over() -> None:
     assert DailyBuckets(stored).as_dict() == buckets.as_dict()
 
 
-def test_a_day_added_before_the_last_prune_limit_is_pruned_next_time() -> None:
-    """Pruning skips its look at every day only while none can be that old."""
-    buckets = DailyBuckets()
+def test_a_day_added_before_the_last_prune_limit_is_not_kept() -> None:
+    """A backfill of days past the retention: nothing held, stored or sent to a copy."""
+    stored: EncodedMap[DayAmounts] = EncodedMap(DAY_AMOUNTS)
+    buckets = DailyBuckets(stored)
     buckets.add("spend", ALL, MARCH_2, Decimal("4"))
     buckets.prune(before_day=MARCH_2)
+    buckets.store_changes()
+    buckets.take_touched()
     buckets.add("spend", ALL, MARCH_1, Decimal("3"))  # older than the limit
-    buckets.prune(before_day=MARCH_2)
+    buckets.add("leads", ("channel", "ads"), MARCH_1, Decimal("1"))
     assert buckets.as_dict() == {("spend", "all", "all"): {MARCH_2: Decimal("4")}}
+    assert buckets.take_touched() == {}
+    assert buckets.segments("leads") == set()
     assert buckets.total("spend", ALL, MARCH) == Decimal("4")
+    buckets.store_changes()
+    assert [key for key, _ in stored.items()] == [str(MARCH_2.toordinal())]
+    assert buckets.prune(before_day=MARCH_2) == 0
+    buckets.add("spend", ALL, MARCH_2, Decimal("1"))  # the limit's own day is kept
+    assert buckets.total("spend", ALL, MARCH) == Decimal("5")
+
+
+def test_before_any_prune_every_day_is_kept_and_the_first_prune_forgets_it() -> None:
+    buckets = DailyBuckets()
+    buckets.add("spend", ALL, MARCH_1, Decimal("3"))
+    assert buckets.total("spend", ALL, MARCH) == Decimal("3")
+    assert buckets.prune(before_day=MARCH_2) == 1
+    assert buckets.as_dict() == {}
 
 
 MARCH_3, MARCH_4 = dt.date(2026, 3, 3), dt.date(2026, 3, 4)
