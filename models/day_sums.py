@@ -42,10 +42,10 @@ class DaySums(Generic[T]):
     Changes are netted per day and folded into the tree at the next read, so a burst
     of changes on a few days (today's contracts) costs a few tree updates.
 
-    A sum through a day is kept once read, until a change on that day or an earlier
-    one: publishes read the sums through the same few days (each window's first day
-    and the as-of day), and changes come mostly on recent days, so the sum through a
-    window's first day is read from the tree about once a day.
+    A sum through a day is kept once read, and moved by each later change on that day
+    or an earlier one: publishes read the sums through the same few days (each
+    window's first day and the as-of day), so those are read from the tree about once
+    a day, whichever days the changes fall on.
 
     ``stored``: a map that keeps each day's amount (keyed by the day's ordinal), so the
     sums can be made again from it; a DaySums made on a map that holds amounts starts
@@ -96,13 +96,16 @@ class DaySums(Generic[T]):
                 self._stored.delete(str(ordinal))
 
     def _fold(self) -> None:
-        nodes, plus, zero = self._nodes, self._plus, self._zero
-        changed_from = _SIZE_DAYS + 1  # the first position a change was folded in at
+        nodes, plus, zero, through = self._nodes, self._plus, self._zero, self._through
         for start, amount in self._pending.items():
             if not amount:
                 continue
-            if start < changed_from:
-                changed_from = start
+            # a sum through a later day read before moves by the same amount: kept up
+            # to date here, not read again from the tree (a backfill of old days, or a
+            # late event, changes days before every window's)
+            for position, total in through.items():
+                if position >= start:
+                    through[position] = plus(total, amount)
             position = start
             while position <= _SIZE_DAYS:
                 total = plus(nodes.get(position, zero), amount)
@@ -112,8 +115,6 @@ class DaySums(Generic[T]):
                     del nodes[position]
                 position += position & -position
         self._pending.clear()
-        if self._through and changed_from <= _SIZE_DAYS:
-            self._through = {p: t for p, t in self._through.items() if p < changed_from}
 
     def through(self, ordinal: int) -> T:
         """The sum of the amounts on every day up to and including this one."""
