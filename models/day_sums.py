@@ -96,16 +96,10 @@ class DaySums(Generic[T]):
                 self._stored.delete(str(ordinal))
 
     def _fold(self) -> None:
-        nodes, plus, zero, through = self._nodes, self._plus, self._zero, self._through
-        for start, amount in self._pending.items():
-            if not amount:
-                continue
-            # a sum through a later day read before moves by the same amount: kept up
-            # to date here, not read again from the tree (a backfill of old days, or a
-            # late event, changes days before every window's)
-            for position, total in through.items():
-                if position >= start:
-                    through[position] = plus(total, amount)
+        nodes, plus, zero = self._nodes, self._plus, self._zero
+        changes = sorted((start, amount) for start, amount in self._pending.items() if amount)
+        self._move_through(changes)
+        for start, amount in changes:
             position = start
             while position <= _SIZE_DAYS:
                 total = plus(nodes.get(position, zero), amount)
@@ -115,6 +109,22 @@ class DaySums(Generic[T]):
                     del nodes[position]
                 position += position & -position
         self._pending.clear()
+
+    def _move_through(self, changes: list[tuple[int, T]]) -> None:
+        """Move each sum through a day read before by the changes on or before that
+        day, kept up to date rather than read again from the tree (a backfill of old
+        days, or a late event, changes days before every window's): one pass over the
+        changes and the days read, both in day order."""
+        if not self._through or not changes:
+            return
+        plus, through = self._plus, self._through
+        moved, taken = self._zero, 0
+        for position in sorted(through):
+            while taken < len(changes) and changes[taken][0] <= position:
+                moved = plus(moved, changes[taken][1])
+                taken += 1
+            if moved:
+                through[position] = plus(through[position], moved)
 
     def through(self, ordinal: int) -> T:
         """The sum of the amounts on every day up to and including this one."""

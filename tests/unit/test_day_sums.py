@@ -70,7 +70,9 @@ STEPS = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(STEPS)
-def test_sums_read_between_changes_equal_the_plain_sums(steps: list[tuple[int, int | None]]) -> None:
+def test_sums_read_between_changes_equal_the_plain_sums(
+    steps: list[tuple[int, int | None]],
+) -> None:
     sums = count_sums()
     amounts: dict[int, int] = {}
     for day, amount in steps:
