@@ -178,6 +178,8 @@ class Stage:
     compute_mean_ms: float
     compute_max_bucket: str
     compute_cpu_mean_ms: float  # the publishing thread's own CPU time
+    series: int  # metric series the last publish computed
+    bucket_days: int  # days the ledger held a bucket amount on, at the last publish
 
 
 @dataclass
@@ -300,6 +302,8 @@ def load_stage(
         mean_ms(since),
         max_bucket(since),
         mean_ms(cpu_since),
+        round(total(samples, "revpulse_published_series")),
+        round(total(samples, "revpulse_ledger_bucket_days")),
     )
     return stage, histograms
 
@@ -614,6 +618,7 @@ def stage_line(index: int, stage: Stage, rate: float) -> str:
         f"publish compute mean {stage.compute_mean_ms:8,.1f} ms over {stage.publishes:,} "
         f"publishes, max in {stage.compute_max_bucket}  end-to-end {rate:9,.0f} events/s "
         f"({stage.seconds:,.1f} s)  publish compute CPU mean {stage.compute_cpu_mean_ms:,.1f} ms"
+        f"  live state {stage.series:,} series over {stage.bucket_days:,} bucket days"
     )
 
 

@@ -179,6 +179,11 @@ class DailyBuckets:
             self._unstored.add(day)
         return len(old)
 
+    @property
+    def day_count(self) -> int:
+        """Days with an amount in at least one bucket: the retention bounds them."""
+        return len(self._day_keys)
+
     def take_touched(self) -> dict[tuple[BucketKey, dt.date], Decimal]:
         """Every (bucket, day) changed since the last call, with its amount now (0: gone)."""
         touched = {

@@ -33,6 +33,8 @@ class OpsMetrics:
     rebuilt_events: Gauge
     changelog_tail: Gauge
     ledger_events: Gauge
+    published_series: Gauge
+    bucket_days: Gauge
     facts_gaps: Counter
     events_skipped: Counter
     conflicting: Counter
@@ -174,6 +176,18 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ledger_events=Gauge(
             "revpulse_ledger_events",
             "Distinct accepted events in the ledger",
+            registry=registry,
+        ),
+        published_series=Gauge(
+            "revpulse_published_series",
+            "Metric series computed by the last publish (its cost and the sinks' size "
+            "follow them: windows x segments x metrics)",
+            registry=registry,
+        ),
+        bucket_days=Gauge(
+            "revpulse_ledger_bucket_days",
+            "UTC days the ledger holds a daily bucket amount on, at the last publish "
+            "(bounded by REVPULSE_RETENTION_DAYS, whatever the history)",
             registry=registry,
         ),
     )

@@ -92,6 +92,8 @@ class Publisher:
         self.ops.publish_cpu_seconds.observe(self.owner.last_compute_cpu_seconds)
         if self.owner.ledger is not None:
             self.ops.ledger_events.set(self.owner.ledger.accepted_count)
+            self.ops.bucket_days.set(self.owner.ledger.buckets.day_count)
+        self.ops.published_series.set(len(publication.points))
         await self.publish(publication)
 
     async def not_the_owner(self) -> None:

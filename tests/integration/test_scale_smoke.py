@@ -16,7 +16,8 @@ NUMBER = r"[0-9][0-9,]*(?:\.[0-9]+)?"
 STAGE = re.compile(
     rf"^\s+(1/4|1/2|all) of M  ledger\s+({NUMBER})  RSS\s+({NUMBER}) MiB  "
     rf"publish compute mean\s+({NUMBER}) ms over ({NUMBER}) publishes, max in \S+ ms  "
-    rf"end-to-end\s+({NUMBER}) events/s",
+    rf"end-to-end\s+({NUMBER}) events/s .* live state ({NUMBER}) series over ({NUMBER}) "
+    rf"bucket days",
     re.MULTILINE,
 )
 TAKEOVER = (
@@ -67,9 +68,11 @@ def test_short_scale_run_prints_every_figure() -> None:
     stages = STAGE.findall(out)
     assert [stage[0] for stage in stages] == ["1/4", "1/2", "all"], out
     assert [number(stage[1]) for stage in stages] == [5000, 10000, 20000]
-    for _share, _ledger, rss, compute, publishes, rate in stages:
+    for _share, _ledger, rss, compute, publishes, rate, series, days in stages:
         assert number(rss) > 10 and number(publishes) >= 1 and number(rate) > 0, out
-        assert number(compute) > 0, out
+        assert number(compute) > 0 and number(series) > 0, out
+        assert number(days) <= 800, out  # the default retention bounds them
+    assert number(stages[-1][7]) > 0, out  # the history's last quarter is within it
 
     found = [match for pattern in SUMMARY if (match := re.search(pattern, out))]
     assert len(found) == len(SUMMARY), f"missing figure lines in:\n{out}"

@@ -99,7 +99,9 @@ def test_a_prune_forgets_only_when_a_day_can_be_old_and_says_how_many_days() -> 
     buckets.add("spend", ALL, MARCH_1, Decimal("1"))
     buckets.add("leads", ALL, MARCH_1, Decimal("1"))
     buckets.add("spend", ALL, MARCH_3, Decimal("3"))
+    assert buckets.day_count == 2
     assert buckets.prune(before_day=MARCH_2) == 1  # March 1, in both its buckets
+    assert buckets.day_count == 1
     buckets.take_touched()
     buckets.add("spend", ALL, MARCH_4, Decimal("4"))  # a recent day
     assert buckets.prune(before_day=MARCH_2) == 0  # same limit, nothing older added

@@ -101,6 +101,8 @@ async def test_a_publication_reaches_every_sink_and_its_band_is_kept_with_the_le
     assert harness.health.problem() is None
     assert harness.count("last_publish_success") > 0
     assert harness.count("ledger_events") == 1
+    assert harness.count("bucket_days") == 1  # the day of the one contract signed
+    assert harness.count("published_series") == len(latest.points)
     assert harness.count("ledger_owner") == 1
 
     await harness.publisher.tick()  # nothing new: nothing published

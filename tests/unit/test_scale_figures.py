@@ -24,7 +24,8 @@ def test_a_stage_line_gives_the_wall_and_cpu_means_of_the_publishes_since_the_la
     since, cpu_since = wall_times.minus(before[0]), cpu_times.minus(before[1])
     assert since.count == 2 and abs(since.sum - 0.180) < 1e-9
     assert cpu_since.count == 2 and abs(cpu_since.sum - 0.030) < 1e-9
-    stage = Stage(1000, 2.0, 150.0, 2, 90.0, "100-250 ms", 15.0)
+    stage = Stage(1000, 2.0, 150.0, 2, 90.0, "100-250 ms", 15.0, 774, 800)
     line = stage_line(0, stage, 500.0)
     assert "publish compute mean     90.0 ms over 2 publishes, max in 100-250 ms" in line
-    assert line.endswith("publish compute CPU mean 15.0 ms")
+    assert "publish compute CPU mean 15.0 ms" in line
+    assert line.endswith("live state 774 series over 800 bucket days")
