@@ -31,7 +31,7 @@ from streams.kafka.clients import committed_offset, read_partition, read_range
 from streams.pipeline.entity_parts import EntityParts, part_clock
 from streams.pipeline.entity_stage import EntityStage
 from streams.pipeline.gate_stage import GATE_FLUSH_AFTER_SECONDS, GateStage
-from streams.pipeline.health import PublishHealth, ReadinessProbes
+from streams.pipeline.health import PartsHealth, PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
 from streams.pipeline.ledger_stage import LedgerStage, TableRecovery, no_records
 from streams.pipeline.log_table import (
@@ -161,9 +161,10 @@ def entity_stage(
     ops: OpsMetrics,
     table_for: Callable[[int], FaustLogTable],
     part_sink: PartSink | None,
+    parts_health: PartsHealth,
 ) -> tuple[EntityStage, EntityParts | None]:
     """The entity stage, and what writes its partitions' parts of the state copy to
-    ``part_sink`` (None: no part is written)."""
+    ``part_sink`` (None: no part is written), its failures shown in ``parts_health``."""
     kafka = settings.kafka_bootstrap
     stage = EntityStage(
         policy=settings.policy(), partitions=settings.partitions, table_for=table_for,
@@ -182,7 +183,9 @@ def entity_stage(
     if part_sink is None:
         return stage, None
     clock = part_clock(settings.clock)
-    return stage, EntityParts(stage=stage, sink=part_sink, ops=ops, clock=clock)
+    return stage, EntityParts(
+        stage=stage, sink=part_sink, ops=ops, health=parts_health, clock=clock
+    )
 
 
 def gate_stage(
@@ -271,14 +274,15 @@ def build_pipeline(
     )
     web = WebPages(
         registry=registry, probes=probes, recovery_problem=ledger.recovery_problem, owner=owner,
-        health=publisher.health,
+        health=publisher.health, parts_health=PartsHealth(),  # empty without entity parts
     )  # fmt: skip
     gate_table = partitioned_table(app, settings, ID_GATE_TABLE)
     gate = gate_stage(app, settings, topics, ops, gate_table, sources)
     entity_table = entities = parts = None
     if settings.entity_stage:
         entity_table = partitioned_table(app, settings, ENTITIES_TABLE)
-        entities, parts = entity_stage(app, settings, topics, ops, entity_table, part_sink)
+        entities, parts = entity_stage(app, settings, topics, ops, entity_table, part_sink,
+                                       web.parts_health)  # fmt: skip
     pipeline = Pipeline(
         app, owner, intake_stage(settings, topics, ops), gate, ledger, publisher, web, ops,
         table, gate_table, entities, entity_table, parts,

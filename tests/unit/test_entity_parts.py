@@ -1,8 +1,9 @@
 """The entity partitions' parts of the state copy, without a broker or Redis: the entity
 stage of tests.unit.test_entity_stage, and a part sink that keeps what it is sent. Each
 part is written in full the first time after its state is loaded, then only what
-changed; a revoked partition is no longer written; and the ledger where the changes
-meet keeps no contract and no churn."""
+changed; a failed write shows on /readyz until the part is written again; a revoked
+partition is no longer written; and the ledger where the changes meet keeps no
+contract and no churn."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from models.book import BookedContract, Churn
 from models.state import StateDelta
 from sinks.errors import SinkUnavailableError
 from streams.pipeline.entity_parts import EntityParts, entity_part, part_clock
+from streams.pipeline.health import PartsHealth
+from streams.pipeline.web import WebPages
 from tests.unit.builders import churn, contract
 from tests.unit.test_entity_stage import EVENTS, PARTITIONS, Pipeline
+from tests.unit.test_publisher import Harness as PublisherHarness
+from tests.unit.test_web import ReachableProbes
 
 EVENT_CLOCK = part_clock("event")
 
@@ -71,8 +77,9 @@ async def fed(events: list[object] = EVENTS) -> tuple[Pipeline, EntityParts, Fak
         await pipeline.pump()
     sink = FakePartSink()
     parts = EntityParts(
-        stage=pipeline.entities, sink=sink, ops=pipeline.ops, clock=EVENT_CLOCK, page_size=1
-    )
+        stage=pipeline.entities, sink=sink, ops=pipeline.ops, health=PartsHealth(),
+        clock=EVENT_CLOCK, page_size=1,
+    )  # fmt: skip
     return pipeline, parts, sink
 
 
@@ -165,6 +172,49 @@ async def test_a_failed_write_is_logged_and_a_sink_s_own_bug_with_its_traceback(
     assert parts.ops.sink_errors.labels("fake")._value.get() == PARTITIONS
     await parts.tick()
     assert [d.full for d in sink.take()] == [True] * PARTITIONS
+
+
+async def test_a_failed_write_shows_on_readyz_until_that_part_is_written_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shown on a worker that does not own the ledger too: its publisher clears the
+    publish health on every tick, not the parts'."""
+    now = [1_767_225_600.0]  # 2026-01-01T00:00:00Z
+    monkeypatch.setattr("streams.pipeline.entity_parts.time", SimpleNamespace(time=lambda: now[0]))
+    _pipeline, parts, sink = await fed()
+    publishing = PublisherHarness()
+    publishing.owns = False
+    pages = WebPages(
+        registry=CollectorRegistry(), probes=ReachableProbes(), recovery_problem=lambda: None,
+        owner=publishing.owner, health=publishing.health, parts_health=parts.health,
+    )  # fmt: skip
+    reason = "fake: SinkUnavailableError: sink fake unavailable: down"
+
+    sink.failures = 1  # the first part written, entities-0
+    await parts.tick()
+    now[0] += 60
+    sink.failures = 1  # fails again a minute later: still failing since the first time
+    await parts.tick()
+    await publishing.publisher.tick()
+    status, body = await pages.readyz()
+    assert status == 503 and body["not_ready"] == ["entity_parts"]
+    assert body["entity_parts"] == f"entities-0 failing since 2026-01-01T00:00:00+00:00: {reason}"
+    assert body["publish"] == "ok"
+
+    sink.take()
+    await parts.tick()  # entities-0 written again
+    assert [(d.part, d.full) for d in sink.take()] == [(entity_part(0), True)]
+    assert await pages.readyz() == (200, {**body, "ready": True, "not_ready": [],
+                                          "entity_parts": "ok"})  # fmt: skip
+
+
+async def test_a_revoked_partition_s_failed_write_is_no_longer_shown() -> None:
+    _pipeline, parts, sink = await fed()
+    sink.failures = PARTITIONS
+    await parts.tick()
+    assert parts.health.problem() is not None
+    await parts.forget_revoked(None, [SimpleNamespace(partition=p) for p in range(PARTITIONS)])
+    assert parts.health.problem() is None
 
 
 async def test_a_revoked_partition_is_no_longer_written_here() -> None:
