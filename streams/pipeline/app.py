@@ -10,7 +10,8 @@ With REVPULSE_ENTITY_STAGE the GateStage sends to the by-entity topic (N partiti
 by lead, contract and account) instead, the EntityStage sends what the entities change
 to the facts topic, and EntityParts writes each held partition's contracts and churns
 to a part of the state copy of its own (docs/how-it-works.md, "The entity stage").
-WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the lag.
+WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the lag. The
+sinks are started as tasks and closed when the app stops (Pipeline.close_sinks).
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ class Pipeline:
     entities: EntityStage | None = None
     entity_table: Callable[[int], FaustLogTable] | None = None
     entity_parts: EntityParts | None = None  # what writes their parts of the state copy
+
+    async def close_sinks(self, _app: Any, **_kwargs: Any) -> None:
+        """On stop (Faust's on_before_shutdown: the consumer stopped, no timer starts a
+        tick again): the publisher's sinks and the entity parts' sink close their
+        connections."""
+        await self.publisher.close_sinks()
+        if self.entity_parts is not None:
+            await self.entity_parts.close()
 
 
 @dataclass(frozen=True)
@@ -292,7 +301,7 @@ def build_pipeline(
 
 
 def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipeline) -> None:
-    """The stages' agents, timers, tasks and pages."""
+    """The stages' agents, timers, tasks and pages; the sinks closed when the app stops."""
     # mode's signal type wants the receiver's first argument positional-only
     app.on_partitions_revoked.connect(pipeline.intake.forget_revoked)  # type: ignore[arg-type]
     app.on_partitions_revoked.connect(pipeline.gate.forget_revoked)  # type: ignore[arg-type]
@@ -315,4 +324,5 @@ def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipel
     app.task(probes.loop_lag)
     app.timer(CONSUMER_LAG_EVERY_SECONDS, name="lag_probe")(probes.consumer_lag)
     app.task(pipeline.publisher.start_sinks)
+    app.on_before_shutdown.connect(pipeline.close_sinks)  # type: ignore[arg-type]
     pipeline.web.register(app)

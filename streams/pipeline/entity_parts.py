@@ -83,6 +83,17 @@ class EntityParts:
     async def start(self) -> None:
         await self.sink.start()
 
+    async def close(self) -> None:
+        """The worker stops: the sink lets go of its connections (a failure is logged).
+        Not under ``lock``, so that a write under way to a Redis that does not answer
+        cannot hold the stop: such a write fails instead, and whoever holds the partition
+        next writes its part in full anyway."""
+        try:
+            await self.sink.close()
+        except Exception:
+            log.warning("closing the entity parts' sink %s failed", self.sink.name,
+                        exc_info=True)  # fmt: skip
+
     async def tick(self) -> None:
         """Write every part this worker holds; a failure never stops the worker."""
         try:

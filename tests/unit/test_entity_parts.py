@@ -2,14 +2,15 @@
 stage of tests.unit.test_entity_stage, and a part sink that keeps what it is sent. Each
 part is written in full the first time after its state is loaded, then only what
 changed; a failed write shows on /readyz until the part is written again; a revoked
-partition is no longer written; and the ledger where the changes meet keeps no
-contract and no churn."""
+partition is no longer written; the sink is closed when the worker stops; and the
+ledger where the changes meet keeps no contract and no churn."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -18,9 +19,12 @@ from prometheus_client import CollectorRegistry
 from models.book import BookedContract, Churn
 from models.state import StateDelta
 from sinks.errors import SinkUnavailableError
+from sinks.memory import MemorySink
+from streams.pipeline.app import build_pipeline
 from streams.pipeline.entity_parts import EntityParts, entity_part, part_clock
 from streams.pipeline.health import PartsHealth
 from streams.pipeline.web import WebPages
+from streams.settings import Settings
 from tests.unit.builders import churn, contract
 from tests.unit.test_entity_stage import EVENTS, PARTITIONS, Pipeline
 from tests.unit.test_publisher import Harness as PublisherHarness
@@ -42,6 +46,7 @@ class FakePartSink:
     forgotten: list[str] = field(default_factory=list)
     failures: int = 0
     failure: type[Exception] = SinkUnavailableError
+    closed: bool = False
 
     async def start(self) -> None:
         return None
@@ -62,7 +67,7 @@ class FakePartSink:
         self.forgotten.append(part)
 
     async def close(self) -> None:
-        return None
+        self.closed = True
 
     def take(self) -> list[StateDelta]:
         deltas = [delta for delta, _clock in self.written]
@@ -215,6 +220,36 @@ async def test_a_revoked_partition_s_failed_write_is_no_longer_shown() -> None:
     assert parts.health.problem() is not None
     await parts.forget_revoked(None, [SimpleNamespace(partition=p) for p in range(PARTITIONS)])
     assert parts.health.problem() is None
+
+
+async def test_closing_a_part_sink_that_fails_to_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _pipeline, parts, sink = await fed()
+
+    async def refuse() -> None:
+        raise ConnectionError("reset by peer")
+
+    sink.close = refuse  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="streams.pipeline.entity_parts"):
+        await parts.close()
+    [record] = caplog.records
+    assert record.getMessage() == "closing the entity parts' sink fake failed" and record.exc_info
+
+
+async def test_the_built_worker_closes_the_part_sink_and_the_publisher_s_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, entity_stage=True, insecure_dev_mode=True)
+    memory, part_sink = MemorySink(), FakePartSink()
+    app = build_pipeline(
+        settings, sinks=[memory], registry=CollectorRegistry(), part_sink=part_sink
+    ).app
+    try:
+        await app.stop()  # Faust's stop: never started, so only its own on_stop runs
+        assert memory.closed and part_sink.closed
+    finally:  # the loop Faust made for the consumer thread
+        app.consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
 
 
 async def test_a_revoked_partition_is_no_longer_written_here() -> None:
