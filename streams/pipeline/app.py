@@ -10,7 +10,8 @@ With REVPULSE_ENTITY_STAGE the GateStage sends to the by-entity topic (N partiti
 by lead, contract and account) instead, the EntityStage sends what the entities change
 to the facts topic, and EntityParts writes each held partition's contracts and churns
 to a part of the state copy of its own (docs/how-it-works.md, "The entity stage").
-WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the lag.
+WebPages serves /metrics, /healthz and /readyz; Probes measure the loop and the lag. The
+sinks are started as tasks and closed when the app stops (Pipeline.close_sinks).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from streams.kafka.clients import committed_offset, read_partition, read_range
 from streams.pipeline.entity_parts import EntityParts, part_clock
 from streams.pipeline.entity_stage import EntityStage
 from streams.pipeline.gate_stage import GATE_FLUSH_AFTER_SECONDS, GateStage
-from streams.pipeline.health import PublishHealth, ReadinessProbes
+from streams.pipeline.health import PartsHealth, PublishHealth, ReadinessProbes
 from streams.pipeline.intake_stage import IntakeStage
 from streams.pipeline.ledger_stage import LedgerStage, TableRecovery, no_records
 from streams.pipeline.log_table import (
@@ -69,6 +70,14 @@ class Pipeline:
     entities: EntityStage | None = None
     entity_table: Callable[[int], FaustLogTable] | None = None
     entity_parts: EntityParts | None = None  # what writes their parts of the state copy
+
+    async def close_sinks(self, _app: Any, **_kwargs: Any) -> None:
+        """On stop (Faust's on_before_shutdown: the consumer stopped, no timer starts a
+        tick again): the publisher's sinks and the entity parts' sink close their
+        connections."""
+        await self.publisher.close_sinks()
+        if self.entity_parts is not None:
+            await self.entity_parts.close()
 
 
 @dataclass(frozen=True)
@@ -161,9 +170,10 @@ def entity_stage(
     ops: OpsMetrics,
     table_for: Callable[[int], FaustLogTable],
     part_sink: PartSink | None,
+    parts_health: PartsHealth,
 ) -> tuple[EntityStage, EntityParts | None]:
     """The entity stage, and what writes its partitions' parts of the state copy to
-    ``part_sink`` (None: no part is written)."""
+    ``part_sink`` (None: no part is written), its failures shown in ``parts_health``."""
     kafka = settings.kafka_bootstrap
     stage = EntityStage(
         policy=settings.policy(), partitions=settings.partitions, table_for=table_for,
@@ -182,7 +192,9 @@ def entity_stage(
     if part_sink is None:
         return stage, None
     clock = part_clock(settings.clock)
-    return stage, EntityParts(stage=stage, sink=part_sink, ops=ops, clock=clock)
+    return stage, EntityParts(
+        stage=stage, sink=part_sink, ops=ops, health=parts_health, clock=clock
+    )
 
 
 def gate_stage(
@@ -271,14 +283,15 @@ def build_pipeline(
     )
     web = WebPages(
         registry=registry, probes=probes, recovery_problem=ledger.recovery_problem, owner=owner,
-        health=publisher.health,
+        health=publisher.health, parts_health=PartsHealth(),  # empty without entity parts
     )  # fmt: skip
     gate_table = partitioned_table(app, settings, ID_GATE_TABLE)
     gate = gate_stage(app, settings, topics, ops, gate_table, sources)
     entity_table = entities = parts = None
     if settings.entity_stage:
         entity_table = partitioned_table(app, settings, ENTITIES_TABLE)
-        entities, parts = entity_stage(app, settings, topics, ops, entity_table, part_sink)
+        entities, parts = entity_stage(app, settings, topics, ops, entity_table, part_sink,
+                                       web.parts_health)  # fmt: skip
     pipeline = Pipeline(
         app, owner, intake_stage(settings, topics, ops), gate, ledger, publisher, web, ops,
         table, gate_table, entities, entity_table, parts,
@@ -288,7 +301,7 @@ def build_pipeline(
 
 
 def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipeline) -> None:
-    """The stages' agents, timers, tasks and pages."""
+    """The stages' agents, timers, tasks and pages; the sinks closed when the app stops."""
     # mode's signal type wants the receiver's first argument positional-only
     app.on_partitions_revoked.connect(pipeline.intake.forget_revoked)  # type: ignore[arg-type]
     app.on_partitions_revoked.connect(pipeline.gate.forget_revoked)  # type: ignore[arg-type]
@@ -311,4 +324,5 @@ def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipel
     app.task(probes.loop_lag)
     app.timer(CONSUMER_LAG_EVERY_SECONDS, name="lag_probe")(probes.consumer_lag)
     app.task(pipeline.publisher.start_sinks)
+    app.on_before_shutdown.connect(pipeline.close_sinks)  # type: ignore[arg-type]
     pipeline.web.register(app)

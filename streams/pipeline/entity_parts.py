@@ -7,8 +7,9 @@ On each tick (the publish interval) a part gets what changed since its last writ
 (models.entities.EntityState.take_delta); the first write after this worker took the
 partition (loaded its state from the table: a start, a takeover, a rebalance) is in
 full, read a page at a time with the stage's lock let go between pages, and replaces
-the copy an earlier owner left. A write that fails makes the next one full. A partition
-revoked is no longer written here: the revoke waits for a write under way to end.
+the copy an earlier owner left. A write that fails makes the next one full, and is shown
+on /readyz (PartsHealth) until that part is written again. A partition revoked is no
+longer written here: the revoke waits for a write under way to end.
 
 Each part is bounded from its own clock (the wall clock, or with REVPULSE_CLOCK=event
 the latest event time its partition applied, which is never later than the ledger's
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -30,6 +32,8 @@ from sinks.base import PartSink
 from sinks.errors import SinkUnavailableError
 from sinks.ops_metrics import OpsMetrics
 from streams.pipeline.entity_stage import EntityStage
+from streams.pipeline.health import PartsHealth
+from streams.pipeline.intake import reason_text
 from streams.pipeline.owner import STATE_PAGE_CONTRACTS
 from streams.pipeline.partitioned_stage import StagePart
 
@@ -58,13 +62,16 @@ class EntityParts:
         stage: EntityStage,
         sink: PartSink,
         ops: OpsMetrics,
+        health: PartsHealth,
         clock: PartClock,
         page_size: int = STATE_PAGE_CONTRACTS,
     ) -> None:
-        """``page_size``: contracts (and churns) read per page of a full write."""
+        """``health``: each part whose last write failed, for /readyz. ``page_size``:
+        contracts (and churns) read per page of a full write."""
         self.stage = stage
         self.sink = sink
         self.ops = ops
+        self.health = health
         self.clock = clock
         self.page_size = page_size
         # per partition, the state whose part was last written (in full, then each delta
@@ -75,6 +82,17 @@ class EntityParts:
 
     async def start(self) -> None:
         await self.sink.start()
+
+    async def close(self) -> None:
+        """The worker stops: the sink lets go of its connections (a failure is logged).
+        Not under ``lock``, so that a write under way to a Redis that does not answer
+        cannot hold the stop: such a write fails instead, and whoever holds the partition
+        next writes its part in full anyway."""
+        try:
+            await self.sink.close()
+        except Exception:
+            log.warning("closing the entity parts' sink %s failed", self.sink.name,
+                        exc_info=True)  # fmt: skip
 
     async def tick(self) -> None:
         """Write every part this worker holds; a failure never stops the worker."""
@@ -93,6 +111,7 @@ class EntityParts:
                 self.written.pop(tp.partition, None)
                 self.days.pop(tp.partition, None)
                 self.sink.forget(entity_part(tp.partition))
+                self.health.clear(entity_part(tp.partition))
 
     async def load_held(self) -> None:
         """Load the state of each partition this worker holds and has not loaded yet (no
@@ -129,6 +148,7 @@ class EntityParts:
         except Exception as error:  # what the delta held is lost: the next write is full
             self.written.pop(partition, None)
             self.ops.sink_errors.labels(self.sink.name).inc()
+            self.health.failed(delta.part, time.time(), f"{self.sink.name}: {reason_text(error)}")
             if isinstance(error, SinkUnavailableError):
                 log.warning("entity part %d of the state copy not written (%s): written in "
                             "full next time", partition, error)  # fmt: skip
@@ -138,6 +158,7 @@ class EntityParts:
             return
         self.written[partition] = part
         self.days[partition] = day
+        self.health.clear(delta.part)
 
     async def read_whole(self, part: StagePart[EntityState], delta: StateDelta) -> bool:
         """Every contract and churn of the part into ``delta``, a page at a time, each

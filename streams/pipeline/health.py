@@ -1,11 +1,12 @@
-"""Readiness for /readyz: can this worker reach Kafka and Redis, and does it publish?"""
+"""Readiness for /readyz: can this worker reach Kafka and Redis, does it publish, and does
+it write the entity parts of the state copy it holds?"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -35,8 +36,37 @@ class PublishHealth:
         """What /readyz says while publishing fails."""
         if self.failing_since_seconds is None:
             return None
-        since = dt.datetime.fromtimestamp(self.failing_since_seconds, dt.UTC)
-        return f"publish failing since {since.isoformat(timespec='seconds')}: {self.error}"
+        return f"publish failing since {utc_text(self.failing_since_seconds)}: {self.error}"
+
+
+@dataclass
+class PartsHealth:
+    """Per part of the state copy this worker writes besides the ledger's (the entity
+    partitions' parts), whether its last write failed: since when and why. Apart from
+    PublishHealth, which a worker that does not own the ledger clears on every tick."""
+
+    failing: dict[str, tuple[float, str]] = field(default_factory=dict)  # since, error
+
+    def failed(self, part: str, now_seconds: float, error: str) -> None:
+        since, _error = self.failing.get(part, (now_seconds, error))
+        self.failing[part] = (since, error)
+
+    def clear(self, part: str) -> None:
+        """``part`` was written again, or is no longer written by this worker."""
+        self.failing.pop(part, None)
+
+    def problem(self) -> str | None:
+        """What /readyz says while a part's writes fail: each such part, in name order."""
+        if not self.failing:
+            return None
+        return "; ".join(
+            f"{part} failing since {utc_text(since)}: {error}"
+            for part, (since, error) in sorted(self.failing.items())
+        )
+
+
+def utc_text(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 class ReadinessProbes:
@@ -95,12 +125,14 @@ class ReadinessProbes:
         *,
         owns_ledger: bool,
         publish_problem: str | None = None,
+        entity_parts_problem: str | None = None,
     ) -> tuple[bool, dict[str, Any]]:
         """The verdict of /readyz and its JSON body, naming every part that is not ready;
         ``recovery_problem`` is what the recovery is still doing (None: done)."""
         parts = await self.check()
         parts["recovery"] = recovery_problem or "ok"
         parts["publish"] = publish_problem or "ok"
+        parts["entity_parts"] = entity_parts_problem or "ok"
         not_ready = sorted(name for name, state in parts.items() if state != "ok")
         body: dict[str, Any] = {
             "ready": not not_ready,

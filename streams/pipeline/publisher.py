@@ -51,6 +51,15 @@ class Publisher:
         for sink in self.sinks:
             await sink.start()
 
+    async def close_sinks(self) -> None:
+        """The worker stops: each sink lets go of its connections; one that fails to is
+        logged, and the others are closed still."""
+        for sink in self.sinks:
+            try:
+                await sink.close()
+            except Exception:
+                log.warning("closing sink %s failed", sink.name, exc_info=True)
+
     async def tick(self) -> None:
         try:
             await self.publish_once()

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams.pipeline.health import PublishHealth
+from streams.pipeline.health import PartsHealth, PublishHealth
 from streams.pipeline.owner import LedgerOwner
 
 # aiohttp wants the charset apart from the content type
@@ -23,6 +23,7 @@ class Readiness(Protocol):
         *,
         owns_ledger: bool,
         publish_problem: str | None = None,
+        entity_parts_problem: str | None = None,
     ) -> tuple[bool, dict[str, Any]]: ...
 
     async def close(self) -> None: ...
@@ -37,12 +38,16 @@ class WebPages:
         recovery_problem: Callable[[], str | None],
         owner: LedgerOwner,
         health: PublishHealth,
+        parts_health: PartsHealth,
     ) -> None:
+        """``parts_health``: the writes of the entity parts this worker holds (empty when
+        it writes none)."""
         self.registry = registry
         self.probes = probes
         self.recovery_problem = recovery_problem
         self.owner = owner
         self.health = health
+        self.parts_health = parts_health
         self._web: Any = None
 
     def register(self, app: Any) -> None:
@@ -65,12 +70,13 @@ class WebPages:
 
     async def readyz(self) -> tuple[int, dict[str, Any]]:
         """Ready = recovery done (the table read, the ledger rebuilt), Kafka and Redis
-        reachable and publishing not failing: the status, and the body naming each part
-        that is not."""
+        reachable, publishing not failing and no entity part's write failing: the status,
+        and the body naming each part that is not."""
         ready, body = await self.probes.readiness(
             self.recovery_problem(),
             owns_ledger=self.owner.ready,
             publish_problem=self.health.problem(),
+            entity_parts_problem=self.parts_health.problem(),
         )
         return (200 if ready else 503), body
 

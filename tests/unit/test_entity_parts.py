@@ -1,24 +1,34 @@
 """The entity partitions' parts of the state copy, without a broker or Redis: the entity
 stage of tests.unit.test_entity_stage, and a part sink that keeps what it is sent. Each
 part is written in full the first time after its state is loaded, then only what
-changed; a revoked partition is no longer written; and the ledger where the changes
-meet keeps no contract and no churn."""
+changed; a failed write shows on /readyz until the part is written again; a revoked
+partition is no longer written; the sink is closed when the worker stops; and the
+ledger where the changes meet keeps no contract and no churn."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from models.book import BookedContract, Churn
 from models.state import StateDelta
 from sinks.errors import SinkUnavailableError
+from sinks.memory import MemorySink
+from streams.pipeline.app import build_pipeline
 from streams.pipeline.entity_parts import EntityParts, entity_part, part_clock
+from streams.pipeline.health import PartsHealth
+from streams.pipeline.web import WebPages
+from streams.settings import Settings
 from tests.unit.builders import churn, contract
 from tests.unit.test_entity_stage import EVENTS, PARTITIONS, Pipeline
+from tests.unit.test_publisher import Harness as PublisherHarness
+from tests.unit.test_web import ReachableProbes
 
 EVENT_CLOCK = part_clock("event")
 
@@ -36,6 +46,7 @@ class FakePartSink:
     forgotten: list[str] = field(default_factory=list)
     failures: int = 0
     failure: type[Exception] = SinkUnavailableError
+    closed: bool = False
 
     async def start(self) -> None:
         return None
@@ -56,7 +67,7 @@ class FakePartSink:
         self.forgotten.append(part)
 
     async def close(self) -> None:
-        return None
+        self.closed = True
 
     def take(self) -> list[StateDelta]:
         deltas = [delta for delta, _clock in self.written]
@@ -71,8 +82,9 @@ async def fed(events: list[object] = EVENTS) -> tuple[Pipeline, EntityParts, Fak
         await pipeline.pump()
     sink = FakePartSink()
     parts = EntityParts(
-        stage=pipeline.entities, sink=sink, ops=pipeline.ops, clock=EVENT_CLOCK, page_size=1
-    )
+        stage=pipeline.entities, sink=sink, ops=pipeline.ops, health=PartsHealth(),
+        clock=EVENT_CLOCK, page_size=1,
+    )  # fmt: skip
     return pipeline, parts, sink
 
 
@@ -165,6 +177,79 @@ async def test_a_failed_write_is_logged_and_a_sink_s_own_bug_with_its_traceback(
     assert parts.ops.sink_errors.labels("fake")._value.get() == PARTITIONS
     await parts.tick()
     assert [d.full for d in sink.take()] == [True] * PARTITIONS
+
+
+async def test_a_failed_write_shows_on_readyz_until_that_part_is_written_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shown on a worker that does not own the ledger too: its publisher clears the
+    publish health on every tick, not the parts'."""
+    now = [1_767_225_600.0]  # 2026-01-01T00:00:00Z
+    monkeypatch.setattr("streams.pipeline.entity_parts.time", SimpleNamespace(time=lambda: now[0]))
+    _pipeline, parts, sink = await fed()
+    publishing = PublisherHarness()
+    publishing.owns = False
+    pages = WebPages(
+        registry=CollectorRegistry(), probes=ReachableProbes(), recovery_problem=lambda: None,
+        owner=publishing.owner, health=publishing.health, parts_health=parts.health,
+    )  # fmt: skip
+    reason = "fake: SinkUnavailableError: sink fake unavailable: down"
+
+    sink.failures = 1  # the first part written, entities-0
+    await parts.tick()
+    now[0] += 60
+    sink.failures = 1  # fails again a minute later: still failing since the first time
+    await parts.tick()
+    await publishing.publisher.tick()
+    status, body = await pages.readyz()
+    assert status == 503 and body["not_ready"] == ["entity_parts"]
+    assert body["entity_parts"] == f"entities-0 failing since 2026-01-01T00:00:00+00:00: {reason}"
+    assert body["publish"] == "ok"
+
+    sink.take()
+    await parts.tick()  # entities-0 written again
+    assert [(d.part, d.full) for d in sink.take()] == [(entity_part(0), True)]
+    assert await pages.readyz() == (200, {**body, "ready": True, "not_ready": [],
+                                          "entity_parts": "ok"})  # fmt: skip
+
+
+async def test_a_revoked_partition_s_failed_write_is_no_longer_shown() -> None:
+    _pipeline, parts, sink = await fed()
+    sink.failures = PARTITIONS
+    await parts.tick()
+    assert parts.health.problem() is not None
+    await parts.forget_revoked(None, [SimpleNamespace(partition=p) for p in range(PARTITIONS)])
+    assert parts.health.problem() is None
+
+
+async def test_closing_a_part_sink_that_fails_to_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _pipeline, parts, sink = await fed()
+
+    async def refuse() -> None:
+        raise ConnectionError("reset by peer")
+
+    sink.close = refuse  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="streams.pipeline.entity_parts"):
+        await parts.close()
+    [record] = caplog.records
+    assert record.getMessage() == "closing the entity parts' sink fake failed" and record.exc_info
+
+
+async def test_the_built_worker_closes_the_part_sink_and_the_publisher_s_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, entity_stage=True, insecure_dev_mode=True)
+    memory, part_sink = MemorySink(), FakePartSink()
+    app = build_pipeline(
+        settings, sinks=[memory], registry=CollectorRegistry(), part_sink=part_sink
+    ).app
+    try:
+        await app.stop()  # Faust's stop: never started, so only its own on_stop runs
+        assert memory.closed and part_sink.closed
+    finally:  # the loop Faust made for the consumer thread
+        app.consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
 
 
 async def test_a_revoked_partition_is_no_longer_written_here() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -175,6 +176,25 @@ async def test_a_worker_that_lost_the_ledger_drops_it_and_withdraws() -> None:
     assert harness.memory.withdrawn
     assert harness.count("ledger_owner") == 0
     assert harness.health.problem() is None
+
+
+class UnclosableSink(MemorySink):
+    name = "unclosable"
+
+    async def close(self) -> None:
+        raise ConnectionError("reset by peer")
+
+
+async def test_closing_the_sinks_closes_each_though_one_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    last = MemorySink()
+    harness = Harness(UnclosableSink(), last)
+    with caplog.at_level(logging.WARNING, logger="streams.pipeline.publisher"):
+        await harness.publisher.close_sinks()
+    assert harness.memory.closed and last.closed
+    [record] = caplog.records
+    assert record.getMessage() == "closing sink unclosable failed" and record.exc_info
 
 
 class SilentTopic:

@@ -11,7 +11,7 @@ from models.keyed import MemoryMaps
 from models.policy import MetricPolicy
 from sinks.ops_metrics import build_ops_metrics
 from streams.pipeline.app import build_pipeline
-from streams.pipeline.health import PublishHealth, ReadinessProbes
+from streams.pipeline.health import PartsHealth, PublishHealth, ReadinessProbes
 from streams.pipeline.owner import LedgerOwner
 from streams.pipeline.web import METRICS_CONTENT_TYPE, WebPages
 from streams.settings import Settings
@@ -34,6 +34,7 @@ class Harness:
         self.ops = build_ops_metrics(self.registry)
         self.owner = LedgerOwner(MetricPolicy(), "wall", "30d")
         self.health = PublishHealth()
+        self.parts_health = PartsHealth()
         self.recovery: str | None = None
         self.pages = WebPages(
             registry=self.registry,
@@ -41,6 +42,7 @@ class Harness:
             recovery_problem=lambda: self.recovery,
             owner=self.owner,
             health=self.health,
+            parts_health=self.parts_health,
         )
 
 
@@ -51,7 +53,7 @@ async def test_ready_when_every_part_is() -> None:
     assert status == 200
     assert body == {
         "ready": True, "not_ready": [], "recovery_done": True, "owns_ledger": True,
-        "kafka": "ok", "redis": "ok", "recovery": "ok", "publish": "ok",
+        "kafka": "ok", "redis": "ok", "recovery": "ok", "publish": "ok", "entity_parts": "ok",
     }  # fmt: skip
 
 
@@ -76,6 +78,21 @@ async def test_publish_recovering_makes_the_worker_ready_again() -> None:
     harness.health.failed(1_767_225_600.0, "compute: RuntimeError: x")
     assert (await harness.pages.readyz())[0] == 503
     harness.health.succeeded()
+    assert (await harness.pages.readyz())[0] == 200
+
+
+async def test_failing_entity_parts_are_each_named_with_since_when_and_why() -> None:
+    harness = Harness()
+    harness.parts_health.failed("entities-2", 1_767_225_660.0, "redis: TimeoutError: x")
+    harness.parts_health.failed("entities-0", 1_767_225_600.0, "redis: ConnectionError: y")
+    status, body = await harness.pages.readyz()
+    assert status == 503 and body["not_ready"] == ["entity_parts"]
+    assert body["entity_parts"] == (
+        "entities-0 failing since 2026-01-01T00:00:00+00:00: redis: ConnectionError: y; "
+        "entities-2 failing since 2026-01-01T00:01:00+00:00: redis: TimeoutError: x"
+    )
+    harness.parts_health.clear("entities-0")
+    harness.parts_health.clear("entities-2")
     assert (await harness.pages.readyz())[0] == 200
 
 
