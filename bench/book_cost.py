@@ -102,7 +102,7 @@ class BookCost:
     index_ms: float
     index_after_changes_ms: float
     scan_ms: float
-    timeline_nodes: int
+    timeline_entries: int
 
     @property
     def ratio(self) -> float:
@@ -126,7 +126,7 @@ def measure(contracts: int, repeat: int, seed: int) -> BookCost:
         raise RuntimeError(f"index and scan differ for {contracts} contracts")
     index_seconds = _median_seconds(lambda: compute_points(indexed, AS_OF), repeat * 20)
     scan_seconds = _median_seconds(lambda: compute_points(stored, AS_OF), repeat)
-    nodes = timeline.size
+    entries = timeline.size
     after_changes = []
     for batch in range(5):
         for index in range(1_000):
@@ -142,20 +142,20 @@ def measure(contracts: int, repeat: int, seed: int) -> BookCost:
         index_ms=index_seconds * 1e3,
         index_after_changes_ms=statistics.median(after_changes) * 1e3,
         scan_ms=scan_seconds * 1e3,
-        timeline_nodes=nodes,
+        timeline_entries=entries,
     )
 
 
 def _table(rows: Sequence[BookCost]) -> str:
     lines = [
         f"{'contracts':>10} {'churns':>8} {'index ms':>9} {'after 1k':>9} {'scan ms':>9} "
-        f"{'scan/index':>10} {'update us':>10} {'tree nodes':>11}"
+        f"{'scan/index':>10} {'update us':>10} {'entries':>11}"
     ]
     for row in rows:
         lines.append(
             f"{row.contracts:>10,} {row.churns:>8,} {row.index_ms:>9.3f} "
             f"{row.index_after_changes_ms:>9.3f} {row.scan_ms:>9.1f} "
-            f"{row.ratio:>9.0f}x {row.update_us:>10.1f} {row.timeline_nodes:>11,}"
+            f"{row.ratio:>9.0f}x {row.update_us:>10.1f} {row.timeline_entries:>11,}"
         )
     return "\n".join(lines)
 

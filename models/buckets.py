@@ -1,5 +1,5 @@
 """Daily buckets: per metric, segment and UTC day, an exact sum; a window's sum is
-read from day-indexed sums in ``O(log days)``, whatever the history within retention."""
+read from day-indexed sums (models.day_sums), whatever the history within retention."""
 
 from __future__ import annotations
 

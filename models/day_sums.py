@@ -1,7 +1,8 @@
-"""Amounts on days, summed over any range of days in ``O(log days)``.
+"""Amounts on days, summed over any range of days.
 
-What window sums and the book timeline are read from: a change and a range sum each
-cost a few tree steps, whatever the number of days that carry an amount.
+What window sums and the book timeline are read from: each day's amount is kept, and
+so is the sum of each block of days, so a change costs two entries updated and a sum
+read afresh adds up the blocks before its day and the days of its block up to it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ T = TypeVar("T", int, Decimal)
 # the event contract's dates (models.limits) and the churn window shifted past them.
 _FIRST_ORDINAL = dt.date(1800, 1, 1).toordinal()
 _SIZE_DAYS = 1 << 18
+_LAST_ORDINAL = _FIRST_ORDINAL + _SIZE_DAYS - 1
+# days per block, 2**_BLOCK_SHIFT: a day's block is its ordinal shifted right. 32: a
+# bucket's ~800 days within the retention are 25 blocks, so a sum read afresh adds up
+# at most 25 block sums and 32 days' amounts (a timeline's years of days, more blocks)
+_BLOCK_SHIFT = 5
+_BLOCK_DAYS = 1 << _BLOCK_SHIFT
 # sums through a day kept per DaySums: a publish reads about eight (windows' first days,
 # the as-of day, the churn window's); past this many, older ones are dropped
 _THROUGH_KEPT = 32
@@ -37,15 +44,17 @@ def money_subtract(a: Decimal, b: Decimal) -> Decimal:
 class DaySums(Generic[T]):
     """Amounts on days, summed over any range of days.
 
-    A Fenwick tree over day numbers, stored sparsely: a node that sums to zero is
+    Each day's amount is kept by its ordinal, and each block of ``_BLOCK_DAYS`` days
+    keeps the sum of its days' amounts; an amount or a block sum that comes to zero is
     dropped, so the size follows the days that carry an amount, not the updates made.
-    Changes are netted per day and folded into the tree at the next read, so a burst
-    of changes on a few days (today's contracts) costs a few tree updates.
+    Changes are netted per day and folded in at the next read: a change costs its
+    day's amount and its block's sum updated, whatever the number of days held.
 
     A sum through a day is kept once read, and moved by each later change on that day
     or an earlier one: publishes read the sums through the same few days (each
-    window's first day and the as-of day), so those are read from the tree about once
-    a day, whichever days the changes fall on.
+    window's first day and the as-of day), so those are read afresh about once a day,
+    whichever days the changes fall on. A sum read afresh adds up the sums of the
+    blocks held before its day's block and the amounts of that block's days up to it.
 
     ``stored``: a map that keeps each day's amount (keyed by the day's ordinal), so the
     sums can be made again from it; a DaySums made on a map that holds amounts starts
@@ -62,89 +71,86 @@ class DaySums(Generic[T]):
         self._zero: T = zero
         self._plus: Callable[[T, T], T] = plus
         self._minus: Callable[[T, T], T] = minus
-        self._nodes: dict[int, T] = {}
-        self._pending: dict[int, T] = {}  # per tree position, the change not yet folded in
-        self._through: dict[int, T] = {}  # per tree position, the sum through it, as read
+        self._amounts: dict[int, T] = {}  # per day ordinal, its amount, as folded in
+        self._blocks: dict[int, T] = {}  # per block (ordinal >> _BLOCK_SHIFT), its sum
+        self._pending: dict[int, T] = {}  # per day ordinal, the change not yet folded in
+        self._through: dict[int, T] = {}  # per day ordinal, the sum through it, as read
         self._stored: KeyedMap[T] | None = stored
-        self._days: dict[int, T] = {}  # per day ordinal, its amount (kept with ``stored``)
         if stored is not None:
             for key, amount in stored.items():
-                ordinal = int(key)
-                self._days[ordinal] = amount
-                self._pending[self._position(ordinal)] = amount
-
-    @staticmethod
-    def _position(ordinal: int) -> int:
-        return ordinal - _FIRST_ORDINAL + 1
+                self._pending[int(key)] = amount
 
     def add(self, ordinal: int, amount: T) -> None:
         """Add ``amount`` on the day with this ordinal (``date.toordinal()``)."""
-        position = ordinal - _FIRST_ORDINAL + 1
-        if not 1 <= position <= _SIZE_DAYS:
+        if not _FIRST_ORDINAL <= ordinal <= _LAST_ORDINAL:
             first = dt.date.fromordinal(_FIRST_ORDINAL)
-            last = dt.date.fromordinal(_FIRST_ORDINAL + _SIZE_DAYS - 1)
+            last = dt.date.fromordinal(_LAST_ORDINAL)
             raise ValueError(f"a day must be between {first} and {last}")
         pending = self._pending
-        pending[position] = self._plus(pending.get(position, self._zero), amount)
+        change = pending[ordinal] = self._plus(pending.get(ordinal, self._zero), amount)
         if self._stored is not None and amount:
-            total = self._plus(self._days.get(ordinal, self._zero), amount)
+            # the day's amount: as folded in, and the netted change not yet folded
+            total = self._plus(self._amounts.get(ordinal, self._zero), change)
             if total:
-                self._days[ordinal] = total
                 self._stored.put(str(ordinal), total)
             else:
-                del self._days[ordinal]
                 self._stored.delete(str(ordinal))
 
     def _fold(self) -> None:
-        nodes, plus, zero = self._nodes, self._plus, self._zero
-        changes = sorted((start, amount) for start, amount in self._pending.items() if amount)
+        amounts, blocks, plus, zero = self._amounts, self._blocks, self._plus, self._zero
+        changes = sorted((day, amount) for day, amount in self._pending.items() if amount)
         self._move_through(changes)
-        for start, amount in changes:
-            position = start
-            while position <= _SIZE_DAYS:
-                total = plus(nodes.get(position, zero), amount)
-                if total:
-                    nodes[position] = total
-                else:
-                    del nodes[position]
-                position += position & -position
+        for day, amount in changes:
+            total = plus(amounts.get(day, zero), amount)
+            if total:
+                amounts[day] = total
+            else:
+                del amounts[day]
+            block = day >> _BLOCK_SHIFT
+            total = plus(blocks.get(block, zero), amount)
+            if total:
+                blocks[block] = total
+            else:
+                del blocks[block]  # its days' amounts may not be zero: they net out
         self._pending.clear()
 
     def _move_through(self, changes: list[tuple[int, T]]) -> None:
         """Move each sum through a day read before by the changes on or before that
-        day, kept up to date rather than read again from the tree (a backfill of old
-        days, or a late event, changes days before every window's): one pass over the
-        changes and the days read, both in day order."""
+        day, kept up to date rather than read again (a backfill of old days, or a late
+        event, changes days before every window's): one pass over the changes and the
+        days read, both in day order."""
         if not self._through or not changes:
             return
         plus, through = self._plus, self._through
         moved, taken = self._zero, 0
-        for position in sorted(through):
-            while taken < len(changes) and changes[taken][0] <= position:
+        for day in sorted(through):
+            while taken < len(changes) and changes[taken][0] <= day:
                 moved = plus(moved, changes[taken][1])
                 taken += 1
             if moved:
-                through[position] = plus(through[position], moved)
+                through[day] = plus(through[day], moved)
 
     def through(self, ordinal: int) -> T:
         """The sum of the amounts on every day up to and including this one."""
         if self._pending:
             self._fold()
-        start = min(self._position(ordinal), _SIZE_DAYS)
-        total = self._through.get(start)
+        total = self._through.get(ordinal)
         if total is not None:
             return total
+        plus = self._plus
         total = self._zero
-        nodes = self._nodes
-        position = start
-        while position > 0:
-            node = nodes.get(position)
-            if node is not None:
-                total = self._plus(total, node)
-            position -= position & -position
+        block = ordinal >> _BLOCK_SHIFT
+        for held, block_sum in self._blocks.items():
+            if held < block:
+                total = plus(total, block_sum)
+        amounts = self._amounts
+        for day in range(block << _BLOCK_SHIFT, ordinal + 1):
+            amount = amounts.get(day)
+            if amount is not None:
+                total = plus(total, amount)
         if len(self._through) >= _THROUGH_KEPT:
             self._through.clear()  # days read before, no longer the windows' (a day passed)
-        self._through[start] = total
+        self._through[ordinal] = total
         return total
 
     def between(self, first: int, last: int) -> T:
@@ -152,15 +158,17 @@ class DaySums(Generic[T]):
         return self._minus(self.through(last), self.through(first - 1))
 
     @property
-    def node_count(self) -> int:
+    def entry_count(self) -> int:
+        """Entries held: the days that carry an amount and the blocks whose sum is not
+        zero."""
         if self._pending:
             self._fold()
-        return len(self._nodes)
+        return len(self._amounts) + len(self._blocks)
 
 
 def money_sums(stored: KeyedMap[Decimal] | None = None) -> DaySums[Decimal]:
     # the context's own methods: the same sums as money_add and money_subtract, without
-    # a Python call around each of the many adds a fold makes
+    # a Python call around each of the many adds a sum read afresh makes
     return DaySums(Decimal(0), MONEY_CONTEXT.add, MONEY_CONTEXT.subtract, stored)
 
 

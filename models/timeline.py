@@ -2,8 +2,8 @@
 
 :class:`BookTimeline` answers, for any as-of day, exactly what
 :func:`models.book.summarize` answers from a scan of every contract. It keeps
-day-indexed sums (models.day_sums: a Fenwick tree over day numbers, so an update
-and a range sum each take ``O(log days)``) of:
+day-indexed sums (models.day_sums: amounts per day and sums per block of days, so an
+update costs two entries and a range sum adds up blocks and one block's days) of:
 
 - ARR and active-contract changes: ``+`` on a contract's start day, ``-`` on its end;
 - ARR started (new, expansion) by start day, and ARR lost to churn by end day;
@@ -228,7 +228,7 @@ class BookTimeline:
 
     @property
     def size(self) -> int:
-        """Nodes held over every day-indexed sum: follows live days, not changes made."""
+        """Entries held over every day-indexed sum: follows live days, not changes made."""
         return self._sums.size if isinstance(self._sums, TimelineSums) else 0
 
     # -- one contract's entry ---------------------------------------------------------

@@ -2,8 +2,9 @@
 
 A :class:`models.timeline.BookTimeline` turns contracts and churns into changes of
 seven sums over days (ARR, active contracts, new, expansion and churned ARR, active
-and churned accounts). :class:`TimelineSums` adds them up, so any day's book is read
-in ``O(log days)``; :class:`SumChanges` only collects them, netted per day, so a
+and churned accounts). :class:`TimelineSums` adds them up per day and per block of
+days (:class:`models.day_sums.DaySums`), so any day's book is read without going
+through the contracts; :class:`SumChanges` only collects them, netted per day, so a
 timeline that holds part of the book (the accounts of one partition) can send them on
 to the one place where every part's changes meet (``Ledger.apply_changes``).
 """
@@ -84,9 +85,9 @@ class TimelineSums:
 
     @property
     def size(self) -> int:
-        """Nodes held over every sum: follows live days, not changes made."""
-        held = [sums.node_count for sums in self._money.values()]
-        return sum(held) + sum(sums.node_count for sums in self._counts.values())
+        """Entries held over every sum: follows live days, not changes made."""
+        held = [sums.entry_count for sums in self._money.values()]
+        return sum(held) + sum(sums.entry_count for sums in self._counts.values())
 
 
 class SumChanges:

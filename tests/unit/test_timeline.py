@@ -22,7 +22,7 @@ def _o(day: dt.date) -> int:
     return day.toordinal()
 
 
-def test_day_sums_add_up_over_ranges_and_drop_zero_nodes() -> None:
+def test_day_sums_add_up_over_ranges_and_drop_zero_entries() -> None:
     sums = DaySums(D(0), lambda a, b: a + b, lambda a, b: a - b)
     sums.add(_o(d(2024, 1, 10)), D("5.5"))
     sums.add(_o(d(2024, 3, 1)), D("2"))
@@ -35,7 +35,7 @@ def test_day_sums_add_up_over_ranges_and_drop_zero_nodes() -> None:
     assert sums.through(_o(d(9999, 12, 31))) == D("7.5")
     sums.add(_o(d(2024, 1, 10)), D("-5.5"))
     sums.add(_o(d(2024, 3, 1)), D("-2"))
-    assert sums.node_count == 0
+    assert sums.entry_count == 0
 
 
 def test_day_sums_refuse_a_day_outside_their_range() -> None:
