@@ -159,6 +159,9 @@ class EntityParts:
         self.written[partition] = part
         self.days[partition] = day
         self.health.clear(delta.part)
+        # what the sink-failing alert reads: on a worker that does not own the ledger,
+        # only its parts' writes say the sink works again after a failure
+        self.ops.sink_last_success.labels(self.sink.name).set(time.time())
 
     async def read_whole(self, part: StagePart[EntityState], delta: StateDelta) -> bool:
         """Every contract and churn of the part into ``delta``, a page at a time, each

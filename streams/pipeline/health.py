@@ -61,8 +61,14 @@ class PartsHealth:
             return None
         return "; ".join(
             f"{part} failing since {utc_text(since)}: {error}"
-            for part, (since, error) in sorted(self.failing.items())
+            for part, (since, error) in sorted(self.failing.items(), key=_part_order)
         )
+
+
+def _part_order(item: tuple[str, Any]) -> tuple[str, int]:
+    """``entities-2`` before ``entities-10``: by name, then partition number."""
+    name, _, number = item[0].rpartition("-")
+    return (name, int(number)) if number.isdigit() else (item[0], -1)
 
 
 def utc_text(seconds: float) -> str:

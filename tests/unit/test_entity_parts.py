@@ -175,8 +175,10 @@ async def test_a_failed_write_is_logged_and_a_sink_s_own_bug_with_its_traceback(
     assert len(caplog.records) == PARTITIONS
     assert all((record.exc_info is not None) is traceback for record in caplog.records)
     assert parts.ops.sink_errors.labels("fake")._value.get() == PARTITIONS
+    assert parts.ops.sink_last_success.labels("fake")._value.get() == 0
     await parts.tick()
     assert [d.full for d in sink.take()] == [True] * PARTITIONS
+    assert parts.ops.sink_last_success.labels("fake")._value.get() > 0  # the alert clears
 
 
 async def test_a_failed_write_shows_on_readyz_until_that_part_is_written_again(
@@ -274,3 +276,13 @@ async def test_the_ledger_keeps_no_contract_or_churn_in_entity_mode() -> None:
     assert publication is not None and publication.state is not None
     assert publication.state.buckets and not publication.state.contracts
     assert not publication.state.churns
+
+
+def test_failing_parts_are_named_in_partition_order() -> None:
+    health = PartsHealth()
+    for part in ("entities-10", "entities-2", "entities-0"):
+        health.failed(part, 0.0, "redis: down")
+    problem = health.problem()
+    assert problem is not None
+    named = [reason.split(" failing")[0] for reason in problem.split("; ")]
+    assert named == ["entities-0", "entities-2", "entities-10"]
