@@ -61,6 +61,8 @@ as a ratio to it.
 STAGES = (0.25, 0.5, 1.0)
 PUBLISH = "revpulse_publish_duration_seconds"
 PUBLISH_CPU = "revpulse_publish_compute_cpu_seconds"
+LOOP_LAG = "revpulse_event_loop_lag_seconds"
+LOOP_HELD_SECONDS = 0.1  # the issue's bound on how long the event loop may be held
 PROGRESS_EVERY_SECONDS = 5.0
 POLL_SECONDS = 1.0
 RECOVERY_POLL_SECONDS = 0.5
@@ -147,11 +149,22 @@ def compute_histogram(samples: Samples) -> Histogram:
 
 
 # the compute step's wall time, and the CPU time of the thread that computed it
-PublishTimes = tuple[Histogram, Histogram]
+# ... and the event loop's lag probe (how late a short sleep woke up: the loop held)
+PublishTimes = tuple[Histogram, Histogram, Histogram]
 
 
 def publish_times(samples: Samples) -> PublishTimes:
-    return compute_histogram(samples), Histogram.from_samples(samples, PUBLISH_CPU)
+    return (
+        compute_histogram(samples),
+        Histogram.from_samples(samples, PUBLISH_CPU),
+        Histogram.from_samples(samples, LOOP_LAG),
+    )
+
+
+def count_over(histogram: Histogram, bound_seconds: float) -> int:
+    """Observations above ``bound_seconds`` (a bucket bound): all less those up to it."""
+    within = next((n for le, n in histogram.buckets if le == bound_seconds), histogram.count)
+    return round(histogram.count - within)
 
 
 def mean_ms(histogram: Histogram) -> float:
@@ -178,6 +191,9 @@ class Stage:
     compute_mean_ms: float
     compute_max_bucket: str
     compute_cpu_mean_ms: float  # the publishing thread's own CPU time
+    loop_lag_max_bucket: str  # the event loop's longest hold, as its lag probe saw it
+    loop_lag_samples: int
+    loop_lag_over_bound: int  # probe samples over LOOP_HELD_SECONDS
     series: int  # metric series the last publish computed
     bucket_days: int  # days the ledger held a bucket amount on, at the last publish
 
@@ -293,7 +309,8 @@ def load_stage(
     seconds = time.monotonic() - started
     producer.join()
     histograms = publish_times(samples)
-    since, cpu_since = histograms[0].minus(before[0]), histograms[1].minus(before[1])
+    pairs = zip(histograms, before, strict=True)
+    since, cpu_since, lag_since = (now.minus(was) for now, was in pairs)
     stage = Stage(
         target,
         seconds,
@@ -302,6 +319,9 @@ def load_stage(
         mean_ms(since),
         max_bucket(since),
         mean_ms(cpu_since),
+        max_bucket(lag_since),
+        round(lag_since.count),
+        count_over(lag_since, LOOP_HELD_SECONDS),
         round(total(samples, "revpulse_published_series")),
         round(total(samples, "revpulse_ledger_bucket_days")),
     )
@@ -618,6 +638,8 @@ def stage_line(index: int, stage: Stage, rate: float) -> str:
         f"publish compute mean {stage.compute_mean_ms:8,.1f} ms over {stage.publishes:,} "
         f"publishes, max in {stage.compute_max_bucket}  end-to-end {rate:9,.0f} events/s "
         f"({stage.seconds:,.1f} s)  publish compute CPU mean {stage.compute_cpu_mean_ms:,.1f} ms"
+        f"  event loop held max in {stage.loop_lag_max_bucket}, {stage.loop_lag_over_bound:,} "
+        f"of {stage.loop_lag_samples:,} probes over {LOOP_HELD_SECONDS * 1000:g} ms"
         f"  live state {stage.series:,} series over {stage.bucket_days:,} bucket days"
     )
 
