@@ -1,5 +1,6 @@
 """Daily buckets against a plain sum: any window, after any adds, restatements and
-prunes, sums to exactly what adding up its days one by one gives."""
+prunes, sums to exactly what adding up its days one by one gives (a day before the
+latest prune's limit is not kept)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,11 @@ def test_a_window_sums_exactly_its_days(
     buckets = DailyBuckets()
     expected: dict[tuple[str, Segment, dt.date], Decimal] = {}
     added: list[tuple[str, Segment, dt.date, Decimal]] = []
+    kept_from = dt.date.min  # the latest prune limit: a day before it is not kept
     for what, metric, segment, day, amount, which in steps:
-        if what == "add":
+        if what == "add" and day < kept_from:
+            buckets.add(metric, segment, day, amount)  # past the retention: dropped
+        elif what == "add":
             buckets.add(metric, segment, day, amount)
             key = (metric, segment, day)
             expected[key] = expected.get(key, Decimal(0)) + amount
@@ -49,8 +53,9 @@ def test_a_window_sums_exactly_its_days(
             expected[(metric, segment, day)] -= amount
         elif what == "prune":
             buckets.prune(day)
-            expected = {key: total for key, total in expected.items() if key[2] >= day}
-            added = [entry for entry in added if entry[2] >= day]
+            kept_from = max(kept_from, day)
+            expected = {key: total for key, total in expected.items() if key[2] >= kept_from}
+            added = [entry for entry in added if entry[2] >= kept_from]
         for a, b in spans:
             window = Window("w", min(a, b), max(a, b))
             for name in ("spend", "leads"):
