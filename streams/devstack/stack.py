@@ -51,16 +51,36 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def wait_for_port(port: int, timeout_seconds: float, process: subprocess.Popen[bytes]) -> None:
+def _wait_until(
+    ready: Callable[[], bool],
+    timeout_seconds: float,
+    process: subprocess.Popen[bytes],
+    *,
+    before: str,
+    timed_out: str,
+    poll_seconds: float,
+) -> None:
+    """Poll ``ready`` until it holds; a StackError if ``process`` exits first (``before``
+    what) or after ``timeout_seconds`` (``timed_out``)."""
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise StackError(f"process exited with code {process.returncode} before listening")
+            raise StackError(f"process exited with code {process.returncode} before {before}")
+        if ready():
+            return
+        time.sleep(poll_seconds)
+    raise StackError(timed_out)
+
+
+def wait_for_port(port: int, timeout_seconds: float, process: subprocess.Popen[bytes]) -> None:
+    def listening() -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise StackError(f"nothing listening on 127.0.0.1:{port} after {timeout_seconds} s")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    _wait_until(
+        listening, timeout_seconds, process, before="listening", poll_seconds=0.05,
+        timed_out=f"nothing listening on 127.0.0.1:{port} after {timeout_seconds} s",
+    )  # fmt: skip
 
 
 def wait_for_page(
@@ -69,18 +89,18 @@ def wait_for_page(
     """Until ``GET path`` on the port answers 200: a worker answers its probes while it
     reads its local state (streams.pipeline.start_pages), before its own web server,
     which alone serves ``/openapi.json`` and takes events, is up."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"process exited with code {process.returncode} before serving")
+
+    def answered() -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as page:
-                if page.status == 200:
-                    return
+                return bool(page.status == 200)
         except (OSError, ValueError):
-            pass  # not listening yet, or not this page yet (an HTTPError is an OSError)
-        time.sleep(0.1)
-    raise StackError(f"127.0.0.1:{port}{path} did not answer 200 after {timeout_seconds} s")
+            return False  # not listening yet, or not this page yet (HTTPError is an OSError)
+
+    _wait_until(
+        answered, timeout_seconds, process, before="serving", poll_seconds=0.1,
+        timed_out=f"127.0.0.1:{port}{path} did not answer 200 after {timeout_seconds} s",
+    )  # fmt: skip
 
 
 @dataclass
