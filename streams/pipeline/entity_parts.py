@@ -79,6 +79,8 @@ class EntityParts:
         self.written: dict[int, StagePart[EntityState]] = {}
         self.days: dict[int, dt.date | None] = {}  # per partition, its last write's day
         self.lock = asyncio.Lock()  # held while a part is written
+        # exported at 0 from the start, so that Prometheus' increase() sees the first failure
+        ops.sink_errors.labels(sink.name)
 
     async def start(self) -> None:
         await self.sink.start()

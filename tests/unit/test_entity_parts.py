@@ -286,3 +286,12 @@ def test_failing_parts_are_named_in_partition_order() -> None:
     assert problem is not None
     named = [reason.split(" failing")[0] for reason in problem.split("; ")]
     assert named == ["entities-0", "entities-2", "entities-10"]
+
+
+async def test_the_part_sink_s_errors_are_exported_at_zero_before_any_failure() -> None:
+    """A counter that first appears at 1 shows no increase() in Prometheus: the sink
+    failing alert would miss a worker's first failed write."""
+    _pipeline, parts, _sink = await fed()
+    [errors] = parts.ops.sink_errors.collect()
+    exported = {(s.name, s.labels["sink"]): s.value for s in errors.samples}
+    assert exported[("revpulse_sink_errors_total", "fake")] == 0
