@@ -86,8 +86,9 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
         ),
         sink_errors=counter(
             "revpulse_sink_errors",
-            "Failed writes, by sink: a publish (redis, prometheus, alerts), or an entity part's "
-            "write (redis-parts)",
+            "Failed writes, by sink: a publish (redis, prometheus, alerts), or an entity part "
+            "not written (redis-parts: the write failed, or the part's state could not be "
+            "loaded or read)",
             ("sink",),
         ),
         sink_last_success=Gauge(
