@@ -84,10 +84,16 @@ def build_ops_metrics(registry: CollectorRegistry) -> OpsMetrics:
             ("topic", "partition"),
             registry=registry,
         ),
-        sink_errors=counter("revpulse_sink_errors", "Failed publishes", ("sink",)),
+        sink_errors=counter(
+            "revpulse_sink_errors",
+            "Failed writes, by sink: a publish (redis, prometheus, alerts), or an entity part "
+            "not written (redis-parts: the write failed, or the part's state could not be "
+            "loaded or read)",
+            ("sink",),
+        ),
         sink_last_success=Gauge(
             "revpulse_sink_last_success_timestamp_seconds",
-            "Wall-clock time of the last successful publish",
+            "Wall-clock time a sink last took a write: a publish, or an entity part (redis-parts)",
             ("sink",),
             registry=registry,
         ),

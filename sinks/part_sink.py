@@ -20,15 +20,19 @@ from sinks.state_copy import StateCopy, run_pipeline
 class RedisPartSink:
     """Knows, per part, the server's ``run_id`` when it last wrote it: an incremental
     delta to a server that restarted since, or whose parts set no longer lists the part
-    (flushed), is refused, so that the caller writes the part in full."""
+    (flushed), is refused, so that the caller writes the part in full.
 
-    name = "redis"
+    Its name, the ``sink`` label of its series and of its errors, is its own: every
+    worker writes the parts it holds, so its failures are not the publisher's Redis
+    sink's, which only the ledger's owner writes."""
+
+    name = "redis-parts"
 
     def __init__(self, url: str, keys: RedisKeys, reach: StateReach | None = None) -> None:
         """``reach``: as RedisSink's (the worker's policy); None keeps everything."""
         self._url = url
         self._keys = keys
-        self._copy = StateCopy(keys, reach)
+        self._copy = StateCopy(keys, reach, sink=self.name)
         self._client: aioredis.Redis | None = None
         self._run_ids: dict[str, str] = {}  # per part, the run_id of its last write
 
@@ -43,6 +47,7 @@ class RedisPartSink:
         info, listed = await run_pipeline(
             client,
             lambda pipe: (pipe.info("server"), pipe.sismember(self._keys.state_parts, part)),
+            sink=self.name,
         )
         run_id = str(info.get("run_id", ""))
         if not delta.full and (self._run_ids.get(part) != run_id or not listed):

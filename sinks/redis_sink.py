@@ -47,7 +47,7 @@ class RedisSink:
         """``reach``: the days the state copy must answer ``--as-of`` for (the worker's
         policy); what none of them can reach is dropped. None keeps everything."""
         self._url = url
-        self._copy = StateCopy(keys, reach)
+        self._copy = StateCopy(keys, reach, sink=self.name)
         self._keys = keys
         self._history_length = history_length
         self._client: aioredis.Redis | None = None
@@ -172,7 +172,7 @@ class RedisSink:
     async def _run(self, commands: Callable[[Any], None]) -> None:
         """One non-transactional pipeline of ``commands`` (sinks.state_copy.run_pipeline)."""
         assert self._client is not None
-        await run_pipeline(self._client, commands)
+        await run_pipeline(self._client, commands, sink=self.name)
 
     async def withdraw(self) -> None:
         """Redis is shared: the new owner overwrites what is there. Forget our copy."""

@@ -168,14 +168,17 @@ def _queue(pipe: Any, *, command: str, key: str, chunk: list[tuple[str, Any]]) -
         pipe.zadd(key, dict(chunk))
 
 
-async def run_pipeline(client: aioredis.Redis, commands: Callable[[Any], object]) -> list[Any]:
-    """The replies of one non-transactional pipeline of ``commands``."""
+async def run_pipeline(
+    client: aioredis.Redis, commands: Callable[[Any], object], *, sink: str
+) -> list[Any]:
+    """The replies of one non-transactional pipeline of ``commands``; a failure is
+    SinkUnavailableError naming ``sink``, the sink whose write it was."""
     pipe = client.pipeline(transaction=False)
     commands(pipe)
     try:
         replies: list[Any] = await pipe.execute()
     except (RedisError, OSError) as error:
-        raise SinkUnavailableError("redis", str(error)) from error
+        raise SinkUnavailableError(sink, str(error)) from error
     return replies
 
 
@@ -183,10 +186,12 @@ class StateCopy:
     """Plans and stages the writes of state parts, and remembers, per part, what its copy
     was last brought down to: only that part's owner writes it."""
 
-    def __init__(self, keys: RedisKeys, reach: StateReach | None = None) -> None:
+    def __init__(self, keys: RedisKeys, reach: StateReach | None = None, *, sink: str) -> None:
         """``reach``: the days the copy must answer ``--as-of`` for (the worker's policy);
-        what none of them can reach is dropped. None keeps everything."""
+        what none of them can reach is dropped. None keeps everything. ``sink``: the name
+        of the sink that writes through this copy, which its errors carry."""
         self._keys = keys
+        self._sink = sink
         self._reach = reach
         # per state part, the first reached day its copy was last brought down to
         self._reached: dict[str, dt.date | None] = {}
@@ -246,10 +251,10 @@ class StateCopy:
         thousands of contracts); the transaction then renames them into place."""
         for key, command, items in plan.writes():
             staged = staging_key(key)
-            await run_pipeline(client, functools.partial(_delete, key=staged))
+            await self._run(client, functools.partial(_delete, key=staged))
             written = False
             while chunk := list(itertools.islice(items, STAGE_CHUNK_FIELDS)):
-                await run_pipeline(
+                await self._run(
                     client, functools.partial(_queue, command=command, key=staged, chunk=chunk)
                 )
                 written = True
@@ -262,7 +267,7 @@ class StateCopy:
         """Contract ids whose term ends before ``first_day``, and the churns dated before
         it that are not folded yet, by event id."""
         before = f"({first_day.toordinal()}"
-        contract_ids, churn_ids = await run_pipeline(
+        contract_ids, churn_ids = await self._run(
             client,
             lambda pipe: (
                 pipe.zrangebyscore(part.contract_ends, "-inf", before),
@@ -271,7 +276,7 @@ class StateCopy:
         )
         churns: dict[str, Churn] = {}
         if churn_ids:
-            (bodies,) = await run_pipeline(client, lambda pipe: pipe.hmget(part.churns, churn_ids))
+            (bodies,) = await self._run(client, lambda pipe: pipe.hmget(part.churns, churn_ids))
             churns = {
                 text(eid): churn_from_json(body)
                 for eid, body in zip(churn_ids, bodies, strict=True)
@@ -280,7 +285,7 @@ class StateCopy:
         return [text(cid) for cid in contract_ids], churns
 
     async def _stored_reach(self, client: aioredis.Redis, part: StatePartKeys) -> CopyReach | None:
-        (fields,) = await run_pipeline(client, lambda pipe: pipe.hgetall(part.reach))
+        (fields,) = await self._run(client, lambda pipe: pipe.hgetall(part.reach))
         return reach_from_fields(fields)
 
     async def _kept_churns(
@@ -289,10 +294,13 @@ class StateCopy:
         if not scopes:
             return {}
         ordered = sorted(scopes)
-        (marks,) = await run_pipeline(client, lambda pipe: pipe.hmget(part.churn_kept, ordered))
+        (marks,) = await self._run(client, lambda pipe: pipe.hmget(part.churn_kept, ordered))
         kept: dict[str, ChurnMark] = {}
         for scope, mark in zip(ordered, marks, strict=True):
             if mark is not None:
                 day, event_id = text(mark).split("|", 1)
                 kept[scope] = (dt.date.fromisoformat(day), event_id)
         return kept
+
+    async def _run(self, client: aioredis.Redis, commands: Callable[[Any], object]) -> list[Any]:
+        return await run_pipeline(client, commands, sink=self._sink)

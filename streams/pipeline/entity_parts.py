@@ -8,8 +8,11 @@ On each tick (the publish interval) a part gets what changed since its last writ
 partition (loaded its state from the table: a start, a takeover, a rebalance) is in
 full, read a page at a time with the stage's lock let go between pages, and replaces
 the copy an earlier owner left. A write that fails makes the next one full, and is shown
-on /readyz (PartsHealth) until that part is written again. A partition revoked is no
-longer written here: the revoke waits for a write under way to end.
+on /readyz (PartsHealth) until that part is written again; so is a part whose state could
+not be loaded or read (counted under the sink's name too, as the failed writes are, and
+logged with its traceback once per streak of such failures). One part that fails leaves
+the others written. A partition revoked is no longer written here: the revoke waits for a
+write under way to end.
 
 Each part is bounded from its own clock (the wall clock, or with REVPULSE_CLOCK=event
 the latest event time its partition applied, which is never later than the ledger's
@@ -78,7 +81,12 @@ class EntityParts:
         # since): a part of the stage that is not this one is written in full
         self.written: dict[int, StagePart[EntityState]] = {}
         self.days: dict[int, dt.date | None] = {}  # per partition, its last write's day
+        # per partition whose state could not be loaded or read, the attempts that failed
+        # in a row: its traceback is logged on the first only
+        self.unreadable: dict[int, int] = {}
         self.lock = asyncio.Lock()  # held while a part is written
+        # exported at 0 from the start, so that Prometheus' increase() sees the first failure
+        ops.sink_errors.labels(sink.name)
 
     async def start(self) -> None:
         await self.sink.start()
@@ -95,7 +103,9 @@ class EntityParts:
                         exc_info=True)  # fmt: skip
 
     async def tick(self) -> None:
-        """Write every part this worker holds; a failure never stops the worker."""
+        """Write every part this worker holds. A part that cannot be loaded, read or
+        written is counted and shown on /readyz, and the others are written all the same;
+        a failure never stops the worker."""
         try:
             async with self.lock:
                 await self.load_held()
@@ -110,6 +120,7 @@ class EntityParts:
             for tp in revoked:
                 self.written.pop(tp.partition, None)
                 self.days.pop(tp.partition, None)
+                self.unreadable.pop(tp.partition, None)
                 self.sink.forget(entity_part(tp.partition))
                 self.health.clear(entity_part(tp.partition))
 
@@ -122,26 +133,31 @@ class EntityParts:
         for partition in range(stage.partitions):
             if partition in stage.parts or not stage.holds(partition):
                 continue
-            async with stage.lock:
-                if partition not in stage.parts and stage.holds(partition):
-                    await stage.part(partition)
+            try:
+                async with stage.lock:
+                    if partition not in stage.parts and stage.holds(partition):
+                        await stage.part(partition)
+            except Exception as error:  # tried again next tick
+                self.not_read(partition, "loading its state", error)
 
     async def write(self, partition: int) -> None:
-        stage = self.stage
-        part = stage.parts.get(partition)
+        part = self.stage.parts.get(partition)
         if part is None:
             return
         full = self.written.get(partition) is not part
-        async with stage.lock:
-            if stage.parts.get(partition) is not part:
-                return  # dropped meanwhile: read from its table again, written in full
-            delta = part.state.take_delta(full=full)
-            clock = self.clock(part.state)
+        try:
+            taken = await self.take(part, full=full)
+        except Exception as error:  # what was taken of the part is lost: the next write is full
+            self.written.pop(partition, None)
+            self.not_read(partition, "reading its state", error)
+            return
+        if taken is None:
+            return  # dropped meanwhile: read from its table again, written in full
+        self.read_again(partition)
+        delta, clock = taken
         day = None if clock is None else clock.astimezone(dt.UTC).date()
         if not full and not delta and day == self.days.get(partition):
             return  # nothing new, and nothing fell out of reach
-        if full and not await self.read_whole(part, delta):
-            return
         delta.part = entity_part(partition)
         try:
             await self.sink.write(delta, clock)
@@ -162,6 +178,45 @@ class EntityParts:
         # what the sink-failing alert reads: on a worker that does not own the ledger,
         # only its parts' writes say the sink works again after a failure
         self.ops.sink_last_success.labels(self.sink.name).set(time.time())
+
+    async def take(
+        self, part: StagePart[EntityState], *, full: bool
+    ) -> tuple[StateDelta, dt.datetime | None] | None:
+        """What to write of ``part`` (what changed since its last write, or with ``full``
+        every contract and churn) and the clock it is bounded from; None if the part was
+        dropped meanwhile."""
+        stage = self.stage
+        async with stage.lock:
+            if stage.parts.get(part.partition) is not part:
+                return None
+            delta = part.state.take_delta(full=full)
+            clock = self.clock(part.state)
+        if full and not await self.read_whole(part, delta):
+            return None
+        return delta, clock
+
+    def not_read(self, partition: int, step: str, error: Exception) -> None:
+        """The part's state could not be loaded or read, so it is not written: counted
+        and shown on /readyz as a failed write is, and logged with its traceback on the
+        first failure of a streak only (it is tried again every tick)."""
+        self.ops.sink_errors.labels(self.sink.name).inc()
+        self.health.failed(entity_part(partition), time.time(), f"{step}: {reason_text(error)}")
+        failures = self.unreadable.get(partition, 0) + 1
+        self.unreadable[partition] = failures
+        if failures == 1:
+            log.error("entity part %d of the state copy not written: %s failed (tried "
+                      "again every tick, not logged again until it is read)", partition, step,
+                      exc_info=error)  # fmt: skip
+        else:
+            log.debug("entity part %d: %s failed again (%d in a row): %s",
+                      partition, step, failures, reason_text(error))  # fmt: skip
+
+    def read_again(self, partition: int) -> None:
+        """The part's state was read: a streak of failures to load or read it is over."""
+        failures = self.unreadable.pop(partition, 0)
+        if failures:
+            log.info("entity part %d of the state copy read again after %d failed attempts",
+                     partition, failures)  # fmt: skip
 
     async def read_whole(self, part: StagePart[EntityState], delta: StateDelta) -> bool:
         """Every contract and churn of the part into ``delta``, a page at a time, each

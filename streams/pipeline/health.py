@@ -14,6 +14,11 @@ from aiokafka import AIOKafkaClient
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_SECONDS = 2.0
+# the parts /readyz judges, each "ok" or what is wrong; its body has a key for each
+READINESS_PARTS = ("kafka", "redis", "recovery", "publish", "entity_parts")
+# a part's value on the pages served while the worker starts (streams.pipeline.start_pages),
+# before anything but the recovery is checked: not ready, but not found failing either
+NOT_STARTED = "not started yet"
 
 
 @dataclass
@@ -133,8 +138,9 @@ class ReadinessProbes:
         publish_problem: str | None = None,
         entity_parts_problem: str | None = None,
     ) -> tuple[bool, dict[str, Any]]:
-        """The verdict of /readyz and its JSON body, naming every part that is not ready;
-        ``recovery_problem`` is what the recovery is still doing (None: done)."""
+        """The verdict of /readyz and its JSON body, naming every part that is not ready
+        (a key for each of READINESS_PARTS); ``recovery_problem`` is what the recovery is
+        still doing (None: done)."""
         parts = await self.check()
         parts["recovery"] = recovery_problem or "ok"
         parts["publish"] = publish_problem or "ok"

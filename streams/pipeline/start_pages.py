@@ -6,8 +6,9 @@ A fresh worker fills its empty store from the changelogs first
 records and minutes (bench.scale, 4,000,000 events: 15 million records, about 150 s).
 Without these pages the port would refuse every probe meanwhile, and an orchestrator
 would take the worker for dead. They answer from a thread of their own: alive, not
-ready with what is being read and how far, and the worker's registry; an event posted
-meanwhile is refused with 503 and Retry-After. What waits for the worker's own server
+ready with what is being read and how far (every other key of the worker's own /readyz
+there too, "not started yet"), and the worker's registry; an event posted meanwhile is
+refused with 503 and Retry-After. What waits for the worker's own server
 (``revpulse dev``) waits for a page only it serves (``/openapi.json``).
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.errors import StackError
+from streams.pipeline.health import NOT_STARTED, READINESS_PARTS
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,16 @@ class StartPages:
         self.doing = doing
 
     def readyz(self) -> dict[str, Any]:
-        """The same shape as the running worker's /readyz (streams.pipeline.health)."""
+        """The same keys as the running worker's /readyz (streams.pipeline.health), so
+        that a probe or board reading one finds it now too: the recovery says what is
+        being read, every other part NOT_STARTED; not_ready names the recovery only, the
+        one part known not to be ready (the others are not checked yet)."""
         return {
             "ready": False,
             "not_ready": ["recovery"],
             "recovery_done": False,
             "owns_ledger": False,
+            **dict.fromkeys(READINESS_PARTS, NOT_STARTED),
             "recovery": self.doing,
         }
 

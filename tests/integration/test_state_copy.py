@@ -218,8 +218,8 @@ async def test_a_full_write_is_staged_then_moved_into_place(
         staged_reads: list[list[str]] = []
         run = state_copy.run_pipeline
 
-        async def reading_between(*args: Any) -> list[Any]:
-            replies = await run(*args)
+        async def reading_between(*args: Any, **kwargs: Any) -> list[Any]:
+            replies = await run(*args, **kwargs)
             staged_reads.append(sorted((await read_state(redis_url, keys, POLICY)).contracts))
             return replies
 

@@ -1,7 +1,8 @@
 """The entity partitions' parts of the state copy, without a broker or Redis: the entity
 stage of tests.unit.test_entity_stage, and a part sink that keeps what it is sent. Each
 part is written in full the first time after its state is loaded, then only what
-changed; a failed write shows on /readyz until the part is written again; a revoked
+changed; a failed write, or a part that cannot be loaded or read, shows on /readyz
+until the part is written again, the other parts written all the same; a revoked
 partition is no longer written; the sink is closed when the worker stops; and the
 ledger where the changes meet keeps no contract and no churn."""
 
@@ -12,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -215,6 +217,96 @@ async def test_a_failed_write_shows_on_readyz_until_that_part_is_written_again(
                                           "entity_parts": "ok"})  # fmt: skip
 
 
+async def test_a_part_that_cannot_be_loaded_is_counted_shown_and_the_others_written(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a failed write is: under the sink's errors and on /readyz, until the part is
+    written; its traceback is logged once per streak of failures, not every tick."""
+    monkeypatch.setattr("streams.pipeline.entity_parts.time",
+                        SimpleNamespace(time=lambda: 1_767_225_600.0))  # fmt: skip
+    pipeline, parts, sink = await fed()
+    stage = pipeline.entities
+    for part in list(stage.parts.values()):
+        stage.drop(part)  # both taken over: each is loaded from its table at the next tick
+    read_end = stage.read_changelog_end
+
+    async def broken_for_0(partition: int) -> list[Any]:
+        if partition == 0:
+            raise ConnectionError("broker gone")
+        return await read_end(partition)
+
+    stage.read_changelog_end = broken_for_0
+    with caplog.at_level(logging.INFO, logger="streams.pipeline.entity_parts"):
+        await parts.tick()
+        await parts.tick()
+    assert [(d.part, d.full) for d in sink.take()] == [(entity_part(1), True)]
+    assert parts.ops.sink_errors.labels("fake")._value.get() == 2
+    assert parts.health.problem() == (
+        "entities-0 failing since 2026-01-01T00:00:00+00:00: "
+        "loading its state: ConnectionError: broker gone"
+    )
+    [logged] = caplog.records
+    assert logged.levelno == logging.ERROR and logged.exc_info is not None
+
+    caplog.clear()
+    stage.read_changelog_end = read_end
+    with caplog.at_level(logging.INFO, logger="streams.pipeline.entity_parts"):
+        await parts.tick()
+    assert [(d.part, d.full) for d in sink.take()] == [(entity_part(0), True)]
+    assert parts.health.problem() is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "entity part 0 of the state copy read again after 2 failed attempts"
+    ]
+
+
+async def test_a_part_that_cannot_be_read_is_written_in_full_once_it_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A page of its contracts (a full write) or its changes (an incremental one) that
+    fails to read: counted, shown and logged as above, the other part written; each
+    streak of failures is logged once."""
+    pipeline, parts, sink = await fed()
+    state = pipeline.entities.parts[0].state
+    read_page, take_delta = state.contract_page, state.take_delta
+    broken = [True]
+
+    def contract_page(after: str | None, limit: int) -> list[BookedContract]:
+        if broken[0]:
+            raise OSError("disk read error")
+        return read_page(after, limit)
+
+    state.contract_page = contract_page  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="streams.pipeline.entity_parts"):
+        for _tick in range(3):
+            await parts.tick()
+        assert [d.part for d in sink.take()] == [entity_part(1)]
+        assert parts.ops.sink_errors.labels("fake")._value.get() == 3
+        problem = parts.health.problem()
+        assert problem is not None and problem.startswith("entities-0 failing since")
+        assert problem.endswith(": reading its state: OSError: disk read error")
+        assert len(caplog.records) == 1 and caplog.records[0].exc_info is not None
+
+        broken[0] = False
+        await parts.tick()
+        [whole] = sink.take()
+        assert (whole.part, whole.full) == (entity_part(0), True)
+        assert whole.contracts == {c.contract_id: c for c in state.contracts()}
+        assert parts.health.problem() is None
+
+        def no_delta(*, full: bool) -> StateDelta:
+            raise ValueError("undecodable record")
+
+        state.take_delta = no_delta  # type: ignore[method-assign]
+        await parts.tick()
+        await parts.tick()
+        assert len(caplog.records) == 2  # a new streak: its first failure is logged again
+        assert parts.ops.sink_errors.labels("fake")._value.get() == 5
+        state.take_delta = take_delta  # type: ignore[method-assign]
+        await parts.tick()
+        assert [(d.part, d.full) for d in sink.take()] == [(entity_part(0), True)]
+        assert parts.health.problem() is None and len(caplog.records) == 2
+
+
 async def test_a_revoked_partition_s_failed_write_is_no_longer_shown() -> None:
     _pipeline, parts, sink = await fed()
     sink.failures = PARTITIONS
@@ -286,3 +378,12 @@ def test_failing_parts_are_named_in_partition_order() -> None:
     assert problem is not None
     named = [reason.split(" failing")[0] for reason in problem.split("; ")]
     assert named == ["entities-0", "entities-2", "entities-10"]
+
+
+async def test_the_part_sink_s_errors_are_exported_at_zero_before_any_failure() -> None:
+    """A counter that first appears at 1 shows no increase() in Prometheus: the sink
+    failing alert would miss a worker's first failed write."""
+    _pipeline, parts, _sink = await fed()
+    [errors] = parts.ops.sink_errors.collect()
+    exported = {(s.name, s.labels["sink"]): s.value for s in errors.samples}
+    assert exported[("revpulse_sink_errors_total", "fake")] == 0

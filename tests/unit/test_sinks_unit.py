@@ -17,13 +17,16 @@ from models.ledger import Ledger
 from models.policy import MetricPolicy
 from models.publication import BandChange, Publication
 from models.series import MetricPoint, compute_points
+from models.state import StateDelta
 from sinks.base import Sink
 from sinks.codec import point_from_json, point_to_dict, point_to_json
 from sinks.errors import SinkUnavailableError
 from sinks.memory import MemorySink
+from sinks.part_sink import RedisPartSink
 from sinks.prometheus_sink import PrometheusSink, gauge_name
 from sinks.redis_keys import RedisKeys
 from sinks.redis_sink import RedisSink
+from streams.devstack.stack import free_port
 
 D = Decimal
 AS_OF = dt.date(2024, 3, 31)
@@ -279,6 +282,26 @@ async def test_redis_sink_refuses_to_publish_before_start() -> None:
         await sink.publish(publication(LEADS))
     assert (caught.value.sink, caught.value.reason) == ("redis", "not started")
     await sink.close()  # closing a sink that never started is fine
+
+
+async def test_the_entity_parts_sink_fails_under_its_own_name_not_the_publisher_s() -> None:
+    """Two sinks write to Redis: the publisher's (``redis``, on the ledger's owner) and
+    the entity parts' (``redis-parts``, on every worker). Each failure carries the name of
+    the sink that failed, the ``sink`` label it is counted and alerted under."""
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    publisher_sink, part_sink = RedisSink(url, RedisKeys()), RedisPartSink(url, RedisKeys())
+    await publisher_sink.start()
+    await part_sink.start()
+    try:
+        with pytest.raises(SinkUnavailableError) as publishing:
+            await publisher_sink.publish(publication(LEADS))
+        delta = StateDelta(full=True, contracts={}, part="entities-0")
+        with pytest.raises(SinkUnavailableError) as writing:
+            await part_sink.write(delta, None)
+    finally:
+        await publisher_sink.close()
+        await part_sink.close()
+    assert (publishing.value.sink, writing.value.sink) == ("redis", "redis-parts")
 
 
 def test_band_change_as_dict() -> None:

@@ -12,8 +12,11 @@ from prometheus_client import CollectorRegistry, Counter
 
 from streams.devstack.stack import free_port
 from streams.errors import StackError
+from streams.ingest.http import openapi_document
+from streams.pipeline.health import NOT_STARTED
 from streams.pipeline.start_pages import StartPages
 from streams.settings import Settings
+from tests.unit.test_web import ReachableProbes
 
 
 def fetch(port: int, path: str) -> tuple[int, str]:
@@ -43,6 +46,27 @@ def test_alive_not_ready_with_progress_and_metrics_then_the_port_is_free() -> No
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # asyncio's does on Unix
         again.bind(("127.0.0.1", port))
         again.listen()
+
+
+async def test_readyz_while_starting_has_every_key_of_the_worker_s_own() -> None:
+    """A probe or board that reads a key of /readyz finds it during the start too: the
+    parts not checked yet say so, and only the recovery is named not ready."""
+    port = free_port()
+    with StartPages("127.0.0.1", port, CollectorRegistry()) as pages:
+        pages.say("reading changelog entities[1] into the empty local store: 5 of 9 records")
+        status, body = fetch(port, "/readyz")
+    starting = json.loads(body)
+    _ready, running = await ReachableProbes().readiness(None, owns_ledger=True)
+    assert status == 503 and sorted(starting) == sorted(running)
+    assert starting == {
+        "ready": False, "not_ready": ["recovery"], "recovery_done": False, "owns_ledger": False,
+        "kafka": NOT_STARTED, "redis": NOT_STARTED, "publish": NOT_STARTED,
+        "entity_parts": NOT_STARTED,
+        "recovery": "reading changelog entities[1] into the empty local store: 5 of 9 records",
+    }  # fmt: skip
+    documented = openapi_document()["components"]["schemas"]["Readiness"]
+    assert sorted(documented["required"]) == sorted(starting)
+    assert sorted(documented["properties"]) == sorted(starting)
 
 
 def test_a_port_in_use_is_a_clear_error() -> None:
