@@ -350,18 +350,13 @@ class Ledger:
         for metric, segment, day, amount in contributions:
             self.buckets.add(metric, segment, day, amount if sign > 0 else amount.copy_negate())
 
-    def _lead_group(self, lead_id: str) -> list[Contribution]:
-        lead = self._leads.get(lead_id)
-        attribution = (UNKNOWN, UNKNOWN) if lead is None else (lead.origin, lead.channel)
-        found = [] if lead is None else list(_lead_contributions(lead))
-        conversion = self._conversions.get(lead_id)
-        if conversion is not None:
-            found.extend(_conversion_contributions(conversion, attribution))
+    def _lead_contracts(self, lead_id: str) -> list[ContractFact]:
+        """The contracts attributed from the lead, each read once."""
+        found = []
         for contract_id in self._contracts_by_lead.get(lead_id) or ():
             contract = self._contracts.get(contract_id)
             if contract is not None and contract.lead_id == lead_id:
-                own = (contract.origin or attribution[0], contract.channel or attribution[1])
-                found.extend(_contract_contributions(contract, own))
+                found.append(contract)
         return found
 
     def _change_lead(
@@ -371,13 +366,21 @@ class Ledger:
         fact: LeadFact | ConversionFact,
     ) -> None:
         """Restate what a lead and everything attributed from it add, if ``fact`` now
-        represents its entity: only what changed."""
-        current = facts.get(lead_id)
+        represents its entity: only what changed. The group is read once; what it adds
+        after is the same group with ``fact`` in its place."""
+        lead = self._leads.get(lead_id)
+        conversion = self._conversions.get(lead_id)
+        current = lead if isinstance(fact, LeadFact) else conversion
         if current is not None and current.rank <= fact.rank:
             return
-        before = _summed(self._lead_group(lead_id))
+        contracts = self._lead_contracts(lead_id)
+        before = _summed(_lead_group(lead, conversion, contracts))
         facts.put(lead_id, fact)  # type: ignore[arg-type]
-        after = _summed(self._lead_group(lead_id))
+        if isinstance(fact, LeadFact):
+            lead = fact
+        else:
+            conversion = fact
+        after = _summed(_lead_group(lead, conversion, contracts))
         for (metric, segment, day), change in _changes(before, after):
             self.buckets.add(metric, segment, day, change)
 
@@ -500,3 +503,17 @@ class Ledger:
         """Drop daily buckets past the retention; returns how many days were dropped
         (models.buckets.DailyBuckets.prune: nothing is looked at unless one may be)."""
         return self.buckets.prune(today - dt.timedelta(days=self.policy.retention_days))
+
+
+def _lead_group(
+    lead: LeadFact | None, conversion: ConversionFact | None, contracts: list[ContractFact]
+) -> Iterator[Contribution]:
+    """What a lead, its conversion and the contracts attributed from it add."""
+    attribution = (UNKNOWN, UNKNOWN) if lead is None else (lead.origin, lead.channel)
+    if lead is not None:
+        yield from _lead_contributions(lead)
+    if conversion is not None:
+        yield from _conversion_contributions(conversion, attribution)
+    for contract in contracts:
+        own = (contract.origin or attribution[0], contract.channel or attribution[1])
+        yield from _contract_contributions(contract, own)
