@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from models.book import BookedContract, Churn
 from models.state import StateDelta
@@ -387,3 +388,23 @@ async def test_the_part_sink_s_errors_are_exported_at_zero_before_any_failure() 
     [errors] = parts.ops.sink_errors.collect()
     exported = {(s.name, s.labels["sink"]): s.value for s in errors.samples}
     assert exported[("revpulse_sink_errors_total", "fake")] == 0
+
+
+def test_the_built_worker_exports_every_sink_s_errors_at_zero_from_the_start(
+    tmp_path: Path,
+) -> None:
+    """Every sink the worker has, the publisher's (the alerts topic's included) and the
+    entity parts', before it has written anything: a sink's first failure is an
+    increase() from 0 for RevpulseSinkFailing."""
+    settings = Settings(data_dir=tmp_path, entity_stage=True, insecure_dev_mode=True)
+    registry = CollectorRegistry()
+    app = build_pipeline(
+        settings, sinks=[MemorySink()], registry=registry, part_sink=FakePartSink()
+    ).app
+    try:
+        text = generate_latest(registry).decode()
+    finally:  # the loops Faust made for the app and the consumer thread
+        app.consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
+        app.loop.close()
+    exported = re.findall(r'(?m)^revpulse_sink_errors_total\{sink="([^"]+)"\} (\S+)$', text)
+    assert sorted(exported) == [("alerts", "0.0"), ("fake", "0.0"), ("memory", "0.0")]
