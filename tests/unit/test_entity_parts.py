@@ -184,6 +184,38 @@ async def test_a_failed_write_is_logged_and_a_sink_s_own_bug_with_its_traceback(
     assert parts.ops.sink_last_success.labels("fake")._value.get() > 0  # the alert clears
 
 
+@pytest.mark.parametrize(
+    ("failure", "first_level"),
+    [(SinkUnavailableError, logging.WARNING), (TypeError, logging.ERROR)],
+)
+async def test_a_write_that_keeps_failing_is_logged_once_then_when_written_again(
+    failure: type[Exception], first_level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tried again every tick: its first failure is logged as above, the next ones at
+    debug only, and one line at info says the part is written again."""
+    _pipeline, parts, sink = await fed()
+    sink.failure = failure
+    with caplog.at_level(logging.DEBUG, logger="streams.pipeline.entity_parts"):
+        for _tick in range(3):
+            sink.failures = 1  # entities-0's write, the first of each tick
+            await parts.tick()
+        await parts.tick()  # entities-0 written
+        await parts.tick()  # nothing new: nothing written, nothing logged
+    assert [(d.part, d.full) for d in sink.take()] == [
+        (entity_part(1), True),
+        (entity_part(0), True),
+    ]
+    assert parts.ops.sink_errors.labels("fake")._value.get() == 3
+    logged = [r for r in caplog.records if r.name == "streams.pipeline.entity_parts"]
+    assert [r.levelno for r in logged] == [first_level, logging.DEBUG, logging.DEBUG, logging.INFO]
+    assert (logged[0].exc_info is not None) is (failure is TypeError)
+    assert all(r.exc_info is None for r in logged[1:])
+    assert logged[2].getMessage().startswith("entity part 0: not written again (3 in a row): ")
+    assert logged[3].getMessage() == (
+        "entity part 0 of the state copy written again after 3 failed attempts"
+    )
+
+
 async def test_a_failed_write_shows_on_readyz_until_that_part_is_written_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -256,7 +288,7 @@ async def test_a_part_that_cannot_be_loaded_is_counted_shown_and_the_others_writ
     assert [(d.part, d.full) for d in sink.take()] == [(entity_part(0), True)]
     assert parts.health.problem() is None
     assert [r.getMessage() for r in caplog.records] == [
-        "entity part 0 of the state copy read again after 2 failed attempts"
+        "entity part 0 of the state copy written again after 2 failed attempts"
     ]
 
 
