@@ -9,10 +9,11 @@ partition (loaded its state from the table: a start, a takeover, a rebalance) is
 full, read a page at a time with the stage's lock let go between pages, and replaces
 the copy an earlier owner left. A write that fails makes the next one full, and is shown
 on /readyz (PartsHealth) until that part is written again; so is a part whose state could
-not be loaded or read (counted under the sink's name too, as the failed writes are, and
-logged with its traceback once per streak of such failures). One part that fails leaves
-the others written. A partition revoked is no longer written here: the revoke waits for a
-write under way to end.
+not be loaded or read (counted under the sink's name too, as the failed writes are). Such
+a part is tried again every tick: it is logged on the first failure of a streak only (with
+the traceback, unless the sink was unreachable), and once more when it is written again.
+One part that fails leaves the others written. A partition revoked is no longer written
+here: the revoke waits for a write under way to end.
 
 Each part is bounded from its own clock (the wall clock, or with REVPULSE_CLOCK=event
 the latest event time its partition applied, which is never later than the ledger's
@@ -81,9 +82,9 @@ class EntityParts:
         # since): a part of the stage that is not this one is written in full
         self.written: dict[int, StagePart[EntityState]] = {}
         self.days: dict[int, dt.date | None] = {}  # per partition, its last write's day
-        # per partition whose state could not be loaded or read, the attempts that failed
-        # in a row: its traceback is logged on the first only
-        self.unreadable: dict[int, int] = {}
+        # per partition whose part was not written (its state not loaded or read, or the
+        # write failed), the attempts that failed in a row: logged on the first only
+        self.failing: dict[int, int] = {}
         self.lock = asyncio.Lock()  # held while a part is written
         # exported at 0 from the start, so that Prometheus' increase() sees the first failure
         ops.sink_errors.labels(sink.name)
@@ -120,7 +121,7 @@ class EntityParts:
             for tp in revoked:
                 self.written.pop(tp.partition, None)
                 self.days.pop(tp.partition, None)
-                self.unreadable.pop(tp.partition, None)
+                self.failing.pop(tp.partition, None)
                 self.sink.forget(entity_part(tp.partition))
                 self.health.clear(entity_part(tp.partition))
 
@@ -138,7 +139,7 @@ class EntityParts:
                     if partition not in stage.parts and stage.holds(partition):
                         await stage.part(partition)
             except Exception as error:  # tried again next tick
-                self.not_read(partition, "loading its state", error)
+                self.not_written(partition, "loading its state", error)
 
     async def write(self, partition: int) -> None:
         part = self.stage.parts.get(partition)
@@ -148,12 +149,10 @@ class EntityParts:
         try:
             taken = await self.take(part, full=full)
         except Exception as error:  # what was taken of the part is lost: the next write is full
-            self.written.pop(partition, None)
-            self.not_read(partition, "reading its state", error)
+            self.not_written(partition, "reading its state", error)
             return
         if taken is None:
             return  # dropped meanwhile: read from its table again, written in full
-        self.read_again(partition)
         delta, clock = taken
         day = None if clock is None else clock.astimezone(dt.UTC).date()
         if not full and not delta and day == self.days.get(partition):
@@ -162,19 +161,12 @@ class EntityParts:
         try:
             await self.sink.write(delta, clock)
         except Exception as error:  # what the delta held is lost: the next write is full
-            self.written.pop(partition, None)
-            self.ops.sink_errors.labels(self.sink.name).inc()
-            self.health.failed(delta.part, time.time(), f"{self.sink.name}: {reason_text(error)}")
-            if isinstance(error, SinkUnavailableError):
-                log.warning("entity part %d of the state copy not written (%s): written in "
-                            "full next time", partition, error)  # fmt: skip
-            else:  # the sink's own bug: the same, with its traceback
-                log.error("entity part %d of the state copy not written: written in full "
-                          "next time", partition, exc_info=error)  # fmt: skip
+            self.not_written(partition, self.sink.name, error)
             return
         self.written[partition] = part
         self.days[partition] = day
         self.health.clear(delta.part)
+        self.written_again(partition)
         # what the sink-failing alert reads: on a worker that does not own the ledger,
         # only its parts' writes say the sink works again after a failure
         self.ops.sink_last_success.labels(self.sink.name).set(time.time())
@@ -195,27 +187,33 @@ class EntityParts:
             return None
         return delta, clock
 
-    def not_read(self, partition: int, step: str, error: Exception) -> None:
-        """The part's state could not be loaded or read, so it is not written: counted
-        and shown on /readyz as a failed write is, and logged with its traceback on the
-        first failure of a streak only (it is tried again every tick)."""
+    def not_written(self, partition: int, cause: str, error: Exception) -> None:
+        """The part was not written: ``cause`` is the step that failed (loading or
+        reading its state), or the sink's name when its write failed. Counted, shown on
+        /readyz until the part is written, and its next write is full. It is tried again
+        every tick, so only the first failure of a streak is logged in full (a sink that
+        is unreachable without a traceback, anything else with it), the others at debug."""
+        self.written.pop(partition, None)
         self.ops.sink_errors.labels(self.sink.name).inc()
-        self.health.failed(entity_part(partition), time.time(), f"{step}: {reason_text(error)}")
-        failures = self.unreadable.get(partition, 0) + 1
-        self.unreadable[partition] = failures
-        if failures == 1:
-            log.error("entity part %d of the state copy not written: %s failed (tried "
-                      "again every tick, not logged again until it is read)", partition, step,
-                      exc_info=error)  # fmt: skip
-        else:
-            log.debug("entity part %d: %s failed again (%d in a row): %s",
-                      partition, step, failures, reason_text(error))  # fmt: skip
+        self.health.failed(entity_part(partition), time.time(), f"{cause}: {reason_text(error)}")
+        failures = self.failing.get(partition, 0) + 1
+        self.failing[partition] = failures
+        if failures > 1:
+            log.debug("entity part %d: not written again (%d in a row): %s: %s",
+                      partition, failures, cause, reason_text(error))  # fmt: skip
+            return
+        # a sink that is unreachable says all in its reason; anything else gets its traceback
+        traceback = None if isinstance(error, SinkUnavailableError) else error
+        log.log(logging.WARNING if traceback is None else logging.ERROR,
+                "entity part %d of the state copy not written (%s: %s); tried again every "
+                "tick, not logged again until it is written", partition, cause,
+                reason_text(error), exc_info=traceback)  # fmt: skip
 
-    def read_again(self, partition: int) -> None:
-        """The part's state was read: a streak of failures to load or read it is over."""
-        failures = self.unreadable.pop(partition, 0)
+    def written_again(self, partition: int) -> None:
+        """The part was written: a streak of failures to load, read or write it is over."""
+        failures = self.failing.pop(partition, 0)
         if failures:
-            log.info("entity part %d of the state copy read again after %d failed attempts",
+            log.info("entity part %d of the state copy written again after %d failed attempts",
                      partition, failures)  # fmt: skip
 
     async def read_whole(self, part: StagePart[EntityState], delta: StateDelta) -> bool:

@@ -46,6 +46,10 @@ class Publisher:
         self.ops = ops
         self.health = health
         self.owns_ledger = owns_ledger
+        for sink in self.sinks:
+            # exported at 0 from the start, so that Prometheus' increase() sees the first
+            # failure (as the entity parts' sink's is, streams.pipeline.entity_parts)
+            ops.sink_errors.labels(sink.name)
 
     async def start_sinks(self) -> None:
         for sink in self.sinks:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from models.book import BookedContract, Churn
 from models.state import StateDelta
@@ -183,6 +184,38 @@ async def test_a_failed_write_is_logged_and_a_sink_s_own_bug_with_its_traceback(
     assert parts.ops.sink_last_success.labels("fake")._value.get() > 0  # the alert clears
 
 
+@pytest.mark.parametrize(
+    ("failure", "first_level"),
+    [(SinkUnavailableError, logging.WARNING), (TypeError, logging.ERROR)],
+)
+async def test_a_write_that_keeps_failing_is_logged_once_then_when_written_again(
+    failure: type[Exception], first_level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tried again every tick: its first failure is logged as above, the next ones at
+    debug only, and one line at info says the part is written again."""
+    _pipeline, parts, sink = await fed()
+    sink.failure = failure
+    with caplog.at_level(logging.DEBUG, logger="streams.pipeline.entity_parts"):
+        for _tick in range(3):
+            sink.failures = 1  # entities-0's write, the first of each tick
+            await parts.tick()
+        await parts.tick()  # entities-0 written
+        await parts.tick()  # nothing new: nothing written, nothing logged
+    assert [(d.part, d.full) for d in sink.take()] == [
+        (entity_part(1), True),
+        (entity_part(0), True),
+    ]
+    assert parts.ops.sink_errors.labels("fake")._value.get() == 3
+    logged = [r for r in caplog.records if r.name == "streams.pipeline.entity_parts"]
+    assert [r.levelno for r in logged] == [first_level, logging.DEBUG, logging.DEBUG, logging.INFO]
+    assert (logged[0].exc_info is not None) is (failure is TypeError)
+    assert all(r.exc_info is None for r in logged[1:])
+    assert logged[2].getMessage().startswith("entity part 0: not written again (3 in a row): ")
+    assert logged[3].getMessage() == (
+        "entity part 0 of the state copy written again after 3 failed attempts"
+    )
+
+
 async def test_a_failed_write_shows_on_readyz_until_that_part_is_written_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -255,7 +288,7 @@ async def test_a_part_that_cannot_be_loaded_is_counted_shown_and_the_others_writ
     assert [(d.part, d.full) for d in sink.take()] == [(entity_part(0), True)]
     assert parts.health.problem() is None
     assert [r.getMessage() for r in caplog.records] == [
-        "entity part 0 of the state copy read again after 2 failed attempts"
+        "entity part 0 of the state copy written again after 2 failed attempts"
     ]
 
 
@@ -387,3 +420,23 @@ async def test_the_part_sink_s_errors_are_exported_at_zero_before_any_failure() 
     [errors] = parts.ops.sink_errors.collect()
     exported = {(s.name, s.labels["sink"]): s.value for s in errors.samples}
     assert exported[("revpulse_sink_errors_total", "fake")] == 0
+
+
+def test_the_built_worker_exports_every_sink_s_errors_at_zero_from_the_start(
+    tmp_path: Path,
+) -> None:
+    """Every sink the worker has, the publisher's (the alerts topic's included) and the
+    entity parts', before it has written anything: a sink's first failure is an
+    increase() from 0 for RevpulseSinkFailing."""
+    settings = Settings(data_dir=tmp_path, entity_stage=True, insecure_dev_mode=True)
+    registry = CollectorRegistry()
+    app = build_pipeline(
+        settings, sinks=[MemorySink()], registry=registry, part_sink=FakePartSink()
+    ).app
+    try:
+        text = generate_latest(registry).decode()
+    finally:  # the loops Faust made for the app and the consumer thread
+        app.consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
+        app.loop.close()
+    exported = re.findall(r'(?m)^revpulse_sink_errors_total\{sink="([^"]+)"\} (\S+)$', text)
+    assert sorted(exported) == [("alerts", "0.0"), ("fake", "0.0"), ("memory", "0.0")]
