@@ -440,7 +440,8 @@ def owner_and_standby(
     timeout_seconds: float,
 ) -> tuple[WorkerProcess, WorkerProcess, bool]:
     """Once the group settled: (the worker that owns the ledger and holds ``count``, the
-    other, whether the other started following the ledger's changelog as a standby since ``offsets``).
+    other, whether the other started following the ledger's changelog as a standby since
+    ``offsets``).
     Gives the other ``timeout_seconds`` to become a standby, then goes on without."""
     deadline = time.monotonic() + timeout_seconds
     while True:
