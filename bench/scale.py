@@ -68,7 +68,7 @@ POLL_SECONDS = 1.0
 RECOVERY_POLL_SECONDS = 0.5
 STANDBY_DATA_DIR = "standby-data"
 # events sent while the second worker is a standby, as a share of M: the changelog
-# records they make reach it only through Faust's standby reading (its start read the rest)
+# records they make reach it only through its standby reading (its start read the rest)
 TOP_UP_SHARE = 0.05
 TAIL = "revpulse_ledger_changelog_tail_records"
 
@@ -213,7 +213,7 @@ class Takeover:
 class StandbyTakeover:
     """A standby taking the ledger over after a SIGKILL of its owner; times from the kill."""
 
-    standby_started: bool  # Faust gave it the ledger-state changelog as a standby
+    standby_started: bool  # it followed the ledger-state changelog as a standby
     start_records: float  # changelog records it read into its empty store at its start
     top_up_events: int  # sent while it was a standby
     written_while_standby: int  # changelog records written meanwhile
@@ -440,7 +440,8 @@ def owner_and_standby(
     timeout_seconds: float,
 ) -> tuple[WorkerProcess, WorkerProcess, bool]:
     """Once the group settled: (the worker that owns the ledger and holds ``count``, the
-    other, whether Faust started standby partitions on the other since ``offsets``).
+    other, whether the other started following the ledger's changelog as a standby since
+    ``offsets``).
     Gives the other ``timeout_seconds`` to become a standby, then goes on without."""
     deadline = time.monotonic() + timeout_seconds
     while True:

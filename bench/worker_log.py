@@ -1,5 +1,6 @@
 """What a worker's log says about a takeover: when it was assigned a topic's partitions,
-whether it was given standby partitions, and how many changelog records its table
+whether it followed the changelog as a standby (Faust's standby partitions, or revpulse's
+own follower, streams.pipeline.standby), and how many changelog records its table
 recovery read (Faust logs the changelog's highwater and where its reading starts)."""
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from streams.pipeline.standby import STARTED as FOLLOWING
+
 # Faust's and mode's records, then revpulse's own (streams.cli's logging format)
 HEADERS = (
     re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] \[\w+\] (.*)$"),
     re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) [A-Z]+ (.*)$"),
 )
 ASSIGNED = "Setting newly assigned partitions"
-STANDBY_STARTED = "[^---Recovery]: Starting standby partitions..."
+STANDBY_STARTED = "[^---Recovery]: Starting standby partitions..."  # Faust's own standby
 ACTIVE_HIGHWATER = "[^---Recovery]: Highwater for active changelog partitions:"
 ACTIVE_START = "[^---Recovery]: active offsets at start of reading:"
 # the ledger stage's own read of the changelog's last batch, past Faust's recovery
@@ -81,7 +84,9 @@ def read_takeover(text: str, owned_topic: str, changelog: str) -> TakeoverLog:
         if entry.message.startswith(ASSIGNED) and assigned_at is None:
             if any(f"| {owned_topic} " in line for line in entry.body):
                 assigned_at = entry.at
-        elif entry.message.startswith(STANDBY_STARTED):
+        elif entry.message.startswith(STANDBY_STARTED) or (
+            FOLLOWING in entry.message and f"{changelog}[" in entry.message
+        ):
             standby = True
         elif entry.message.startswith(ACTIVE_HIGHWATER):
             highwater = table_value(entry, changelog)

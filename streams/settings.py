@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     alerts_topic: str = "revpulse-alerts"
     partitions: int = Field(4, ge=1, le=256)
     replication_factor: int = Field(1, ge=1)
-    # workers that keep a copy of the ledger-state table from its changelog, ready to
-    # take the ledger over (Faust's table_standby_replicas)
+    # 1 or more: each worker keeps a copy of the table partitions it does not hold, read
+    # from their changelogs, ready to take them over (streams.pipeline.standby); 0: none
     table_standby_replicas: int = Field(1, ge=0)
 
     # processing

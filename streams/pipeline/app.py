@@ -49,6 +49,7 @@ from streams.pipeline.probes import (
     recovery_done,
 )
 from streams.pipeline.publisher import Publisher
+from streams.pipeline.standby import Followed, StandbyFollower
 from streams.pipeline.transport import RevpulseApp
 from streams.pipeline.web import WebPages
 from streams.settings import ENTITIES_TABLE, ID_GATE_TABLE, LEDGER_STATE_TABLE, Settings
@@ -108,6 +109,71 @@ class Topics:
         )
 
 
+def faust_standby_replicas(settings: Settings) -> int:
+    """Faust's own standby replicas: none on RocksDB, where the workers follow the
+    changelogs themselves (streams.pipeline.standby); the setting's on the memory store."""
+    return 0 if settings.table_store == "rocksdb" else settings.table_standby_replicas
+
+
+@dataclass(frozen=True)
+class FollowedTable:
+    """A table as the standby follower sees it."""
+
+    input_topic: str  # a worker holds partition p of the table when it holds this one's p
+    changelog: str
+    view: Callable[[int], FaustLogTable]  # partition -> its view
+    partitions: int
+
+
+def standby_follower(
+    app: faust.App, settings: Settings, tables: list[FollowedTable]
+) -> StandbyFollower:
+    """What follows, as a standby, the partitions of ``tables`` this worker does not hold."""
+
+    def not_held() -> list[Followed]:
+        held = app.assignor.assigned_actives()
+        return [
+            Followed(table.changelog, partition, table.view(partition))
+            for table in tables
+            for partition in range(table.partitions)
+            if TP(table.input_topic, partition) not in held
+        ]
+
+    return StandbyFollower(settings.kafka_bootstrap, not_held)
+
+
+def followed_tables(settings: Settings, pipeline: Pipeline) -> list[FollowedTable]:
+    """The tables a standby follows: the ledger's, the id gate's, the entities' (if any)."""
+    ledger_table = pipeline.log_table
+    tables = [
+        FollowedTable(settings.facts_topic, settings.changelog_topic(),
+                      lambda _partition: ledger_table, 1),
+        FollowedTable(settings.by_id_topic, settings.gate_changelog_topic(),
+                      pipeline.gate_table, settings.partitions),
+    ]  # fmt: skip
+    if pipeline.entity_table is not None:
+        tables.append(
+            FollowedTable(
+                settings.by_entity_topic,
+                settings.entities_changelog_topic(),
+                pipeline.entity_table,
+                settings.partitions,
+            )
+        )
+    return tables
+
+
+def follow_standbys(app: faust.App, settings: Settings, pipeline: Pipeline) -> None:
+    """With standby replicas on a RocksDB store: follow, after each rebalance, the table
+    partitions this worker does not hold; stop at the start of each (and on stop)."""
+    if not settings.table_standby_replicas or settings.table_store != "rocksdb":
+        return
+    follower = standby_follower(app, settings, followed_tables(settings, pipeline))
+    app.on_partitions_revoked.connect(follower.on_revoked)
+    app.on_partitions_assigned.connect(follower.on_assigned)
+    app.on_before_shutdown.connect(follower.on_revoked)
+
+
 def faust_app(settings: Settings) -> faust.App:
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     return RevpulseApp(
@@ -121,7 +187,7 @@ def faust_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        table_standby_replicas=settings.table_standby_replicas,
+        table_standby_replicas=faust_standby_replicas(settings),
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=settings.session_timeout_seconds,
@@ -297,6 +363,7 @@ def build_pipeline(
         table, gate_table, entities, entity_table, parts,
     )  # fmt: skip
     register(app, settings, topics, pipeline)
+    follow_standbys(app, settings, pipeline)
     return pipeline
 
 

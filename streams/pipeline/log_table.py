@@ -144,6 +144,12 @@ class FaustLogTable:
     ) -> None:
         """Records the changelog holds from ``first_offset`` on, kept locally: first the
         records, then the persisted offset, which must never pass a missing record."""
+        self._write(records, changelog, first_offset + len(records) - 1)
+
+    def _write(
+        self, records: Sequence[tuple[bytes, bytes | None]], changelog: TP, last_offset: int
+    ) -> None:
+        """``records`` in one write, then the persisted offset moved to ``last_offset``."""
         store = self.table.data
         partition_db = getattr(store, "_db_for_partition", None)
         if partition_db is None:  # the memory store
@@ -157,7 +163,30 @@ class FaustLogTable:
             else:
                 batch.put(key, value)
         partition_db(self.partition).write(batch)
-        store.set_persisted_offset(changelog, first_offset + len(records) - 1)
+        store.set_persisted_offset(changelog, last_offset)
+
+    def persisted_offset(self) -> int | None:
+        """The last changelog offset the local store holds (None: none, or a memory
+        store, which holds none across restarts)."""
+        store = self.table.data
+        if getattr(store, "_db_for_partition", None) is None:
+            return None
+        return store.persisted_offset(self._changelog())  # type: ignore[no-any-return]
+
+    def keep_followed(self, records: Sequence[Any], highwater: int | None) -> None:
+        """Changelog records a standby read (streams.pipeline.standby), kept in one write.
+        The persisted offset goes past the last of them, but never past the end the
+        broker reports (``highwater``: Tansu's is its last batch's base offset + 1, and
+        Faust's recovery refuses a persisted offset past it); a record kept past the
+        persisted offset is read again at a takeover, the same value in the same order."""
+        last = records[-1].offset
+        if highwater is not None:
+            last = min(last, highwater - 1)
+        kept = [(record.key, record.value) for record in records if record.key is not None]
+        self._write(kept, self._changelog(), last)
+
+    def _changelog(self) -> TP:
+        return TP(self.table.changelog_topic.get_topic_name(), self.partition)
 
     @property
     def data(self) -> Mapping[bytes, bytes]:

@@ -56,6 +56,19 @@ def test_a_takeover_after_standby_reading() -> None:
     assert log.last_batch_records == 3
 
 
+def test_the_workers_own_standby_follower_counts_as_standby_reading() -> None:
+    follows = (
+        f"2026-12-04 04:37:11,300 INFO streams.pipeline.standby: following changelog "
+        f"partitions as a standby: {CHANGELOG}[0], bench-1-id-gate-changelog[1]\n"
+    )
+    log = read_takeover(assigned(10, "bench-1-events") + follows + assigned(25, FACTS),
+                        FACTS, CHANGELOG)  # fmt: skip
+    assert log.standby_started
+    # following only other tables' partitions is no standby of the ledger's
+    others = follows.replace(f"{CHANGELOG}[0], ", "")
+    assert not read_takeover(assigned(10, FACTS) + others, FACTS, CHANGELOG).standby_started
+
+
 def test_a_recovery_cut_short_counts_once_from_the_first_start() -> None:
     text = assigned(20, FACTS) + recovery(20, 900, -1) + recovery(24, 1000, 400)
     log = read_takeover(text, FACTS, CHANGELOG)
