@@ -363,7 +363,6 @@ def build_pipeline(
         table, gate_table, entities, entity_table, parts,
     )  # fmt: skip
     register(app, settings, topics, pipeline)
-    follow_standbys(app, settings, pipeline)
     return pipeline
 
 
@@ -393,3 +392,4 @@ def register(app: faust.App, settings: Settings, topics: Topics, pipeline: Pipel
     app.task(pipeline.publisher.start_sinks)
     app.on_before_shutdown.connect(pipeline.close_sinks)  # type: ignore[arg-type]
     pipeline.web.register(app)
+    follow_standbys(app, settings, pipeline)

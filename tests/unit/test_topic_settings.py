@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -10,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from models.errors import ConfigError
 from streams.kafka.topics import check_entity_stage_switch, new_topic, topic_specs
 from streams.pipeline.app import build_pipeline
+from streams.pipeline.standby import StandbyFollower
 from streams.settings import Settings
 
 
@@ -30,18 +32,33 @@ def test_defaults_suit_the_embedded_broker() -> None:
     assert settings.table_standby_replicas == 1
 
 
+def followers(app: Any) -> list[StandbyFollower]:
+    """The standby followers connected to the app's assignment signal."""
+    receivers = app.on_partitions_assigned.iter_receivers(app)
+    return [
+        r.__self__ for r in receivers if isinstance(getattr(r, "__self__", None), StandbyFollower)
+    ]
+
+
 @pytest.mark.parametrize("replicas", [0, 2])
-def test_faust_app_takes_standby_replicas_and_replication(tmp_path: Path, replicas: int) -> None:
-    settings = Settings(
-        data_dir=tmp_path, table_standby_replicas=replicas, replication_factor=3,
-        insecure_dev_mode=True,
-    )  # fmt: skip
-    app = build_pipeline(settings, sinks=[], registry=CollectorRegistry()).app
-    try:
-        assert app.conf.table_standby_replicas == replicas
-        assert app.conf.topic_replication_factor == 3
-    finally:
-        app.loop.close()
+def test_standby_replicas_are_revpulse_s_follower_on_rocksdb(tmp_path: Path, replicas: int) -> None:
+    """On RocksDB the workers follow the changelogs themselves (streams.pipeline.standby),
+    so Faust's own standby replicas are off; on the memory store they are the setting's."""
+    for store, faust_replicas, followed in (
+        ("rocksdb", 0, replicas > 0),
+        ("memory", replicas, False),
+    ):
+        settings = Settings(
+            data_dir=tmp_path / store, table_store=store, table_standby_replicas=replicas,
+            replication_factor=3, insecure_dev_mode=True,
+        )  # fmt: skip
+        app = build_pipeline(settings, sinks=[], registry=CollectorRegistry()).app
+        try:
+            assert app.conf.table_standby_replicas == faust_replicas
+            assert app.conf.topic_replication_factor == 3
+            assert len(followers(app)) == (1 if followed else 0), store
+        finally:
+            app.loop.close()
 
 
 def test_a_deployment_is_not_switched_to_or_from_the_entity_stage() -> None:
