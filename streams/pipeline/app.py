@@ -109,10 +109,16 @@ class Topics:
         )
 
 
+def follows_own_standbys(settings: Settings) -> bool:
+    """Whether the workers keep standby copies themselves (streams.pipeline.standby): on
+    the RocksDB store, which keeps what they read; the memory store keeps Faust's."""
+    return settings.table_store == "rocksdb"
+
+
 def faust_standby_replicas(settings: Settings) -> int:
-    """Faust's own standby replicas: none on RocksDB, where the workers follow the
-    changelogs themselves (streams.pipeline.standby); the setting's on the memory store."""
-    return 0 if settings.table_store == "rocksdb" else settings.table_standby_replicas
+    """Faust's own standby replicas: none where the workers follow the changelogs
+    themselves; the setting's on the memory store."""
+    return 0 if follows_own_standbys(settings) else settings.table_standby_replicas
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ def followed_tables(settings: Settings, pipeline: Pipeline) -> list[FollowedTabl
 def follow_standbys(app: faust.App, settings: Settings, pipeline: Pipeline) -> None:
     """With standby replicas on a RocksDB store: follow, after each rebalance, the table
     partitions this worker does not hold; stop at the start of each (and on stop)."""
-    if not settings.table_standby_replicas or settings.table_store != "rocksdb":
+    if not settings.table_standby_replicas or not follows_own_standbys(settings):
         return
     follower = standby_follower(app, settings, followed_tables(settings, pipeline))
     app.on_partitions_revoked.connect(follower.on_revoked)

@@ -55,7 +55,6 @@ class StandbyFollower:
         self.bootstrap = bootstrap
         self.not_held = not_held
         self.task: asyncio.Task[None] | None = None
-        self.records_kept = 0  # since the worker started
 
     def stop(self) -> None:
         """Cancel the follower: it writes nothing from here on."""
@@ -97,10 +96,7 @@ class StandbyFollower:
                 for place, records in fetched.items():
                     if records:
                         by_place[place].keep_followed(records, consumer.highwater(place))
-                        self.records_kept += len(records)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # a cancellation is no Exception: it goes through
             log.exception("following %s as a standby stopped; a takeover reads the "
                           "changelog from where the local store stands", names)  # fmt: skip
         finally:
